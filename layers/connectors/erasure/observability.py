@@ -1,0 +1,31 @@
+"""Logger, metrics and the keyed identifier hash: the only form in which identifiers are logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aws_lambda_powertools import Logger, Metrics
+
+from erasure.request import Identifier
+
+# Service name and metrics namespace come from POWERTOOLS_SERVICE_NAME and
+# POWERTOOLS_METRICS_NAMESPACE (set in template.yaml), so tests and functions share one setup.
+logger = Logger()
+metrics = Metrics()
+
+
+class IdentifierHasher:
+    """A stable keyed hash (HMAC-SHA256) of an identifier, qualified by its type.
+
+    Without the key nobody can confirm a guessed email or phone against a log line.
+    """
+
+    def __init__(self, key: bytes):
+        if len(key) < 32:
+            raise ValueError("the identifier hash key must be at least 32 bytes")
+        self._key = key
+
+    def __call__(self, identifier: Identifier) -> str:
+        message = f"{identifier.label}:{identifier.value}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]

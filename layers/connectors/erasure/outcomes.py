@@ -1,0 +1,91 @@
+"""One outcome taxonomy for every vendor, per identifier, and the shared reading of answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    DELETED = "deleted"
+    ALREADY_ABSENT = "already_absent"
+    REFUSED = "refused"  # permanent: the vendor will not do it; the reason says why
+    UNAUTHORIZED = "unauthorized"  # our credentials or configuration are wrong
+    THROTTLED = "throttled"  # try again after the wait the vendor asked for
+    TRANSIENT = "transient"  # 5xx, timeouts, resets, malformed answers
+    SKIPPED = "skipped"  # this vendor does not serve this action or identifier
+
+    @property
+    def is_final(self) -> bool:
+        return self not in RETRYABLE
+
+    @property
+    def is_success(self) -> bool:
+        return self in SUCCESSES
+
+
+RETRYABLE = frozenset({Outcome.THROTTLED, Outcome.TRANSIENT, Outcome.UNAUTHORIZED})
+SUCCESSES = frozenset({Outcome.DELETED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a vendor answer means for one identifier."""
+
+    outcome: Outcome
+    reason: str = ""
+    http_status: int | None = None
+    retry_after: float | None = None  # seconds, when the vendor said how long to wait
+
+
+def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Verdict:
+    """The meaning of an HTTP status that carries no per-identifier detail.
+
+    Vendors refine this where they document more (Insider's 404, Dfinery's codes in a 200).
+    """
+    if 200 <= status < 300:
+        return Verdict(Outcome.DELETED, reason, status)
+    if status == 429:
+        return Verdict(Outcome.THROTTLED, reason, status, retry_after_seconds(headers or {}))
+    if status in (401, 403):
+        return Verdict(Outcome.UNAUTHORIZED, reason, status)
+    if status in (404, 405):
+        # The endpoint itself is missing: a wrong host, region or URL setting.
+        return Verdict(Outcome.UNAUTHORIZED, f"endpoint not found: {reason}", status)
+    if status in (408, 409, 425) or status >= 500:
+        return Verdict(Outcome.TRANSIENT, reason, status)
+    return Verdict(Outcome.REFUSED, reason, status)
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait a vendor asked for: Retry-After, or a rate window's reset time.
+
+    Header names are matched case-insensitively (Braze's may arrive lowercase). Reset headers
+    are epoch seconds; a value that is plainly a duration (small) is taken as seconds to wait.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    now = time.time() if now is None else now
+    retry_after = lowered.get("retry-after")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    for name in ("x-ratelimit-reset", "x-rate-limit-reset"):
+        value = lowered.get(name)
+        try:
+            reset = float(value) if value else None
+        except ValueError:
+            continue
+        if reset is not None:
+            # Epoch milliseconds, epoch seconds, or (seen elsewhere) seconds remaining.
+            if reset > 1e11:
+                reset /= 1000
+            return max(0.0, reset - now) if reset > 1e9 else max(0.0, reset)
+    return None

@@ -1,0 +1,257 @@
+"""The deletion request: one person, one action, one or more identifiers.
+
+Every entry point (vendor queues, vendor API routes, intake) parses its input here, so a bad
+request is refused the same way everywhere, with every bad field named.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+MAX_REQUEST_ID_LENGTH = 128
+MAX_IDENTIFIER_LENGTH = 512
+MAX_CUSTOM_IDENTIFIERS = 20
+MAX_CUSTOM_NAME_LENGTH = 64
+
+# A namespace for request ids derived from a stable delivery id (an SQS message id), so that a
+# redelivered message without a client request_id keeps the same request_id.
+_DERIVED_ID_NAMESPACE = uuid.UUID("5b0a9f5e-3d0c-4a7e-9a52-0d3c2f1e7a11")
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Deliberately plain: one @, a dotted domain, no spaces. Vendors validate further.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
+_CUSTOM_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class Action(StrEnum):
+    REMOVE_IDENTIFIER = "remove_identifier"
+    DELETE_PROFILE = "delete_profile"
+
+
+class IdentifierType(StrEnum):
+    EXTERNAL_ID = "external_id"
+    EMAIL = "email"
+    PHONE_NUMBER = "phone_number"
+    UUID = "uuid"
+    GUID = "guid"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True, order=True)
+class Identifier:
+    """One identifier of a person. `name` is set only for custom identifiers."""
+
+    type: IdentifierType
+    value: str
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        """What the identifier is, never its value: safe for logs and answers."""
+        return f"custom.{self.name}" if self.type is IdentifierType.CUSTOM else str(self.type)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+class InvalidRequest(ValueError):
+    """The input is not a deletion request; `errors` names each bad field and why."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+
+
+@dataclass(frozen=True)
+class DeletionRequest:
+    request_id: str
+    action: Action
+    identifiers: tuple[Identifier, ...]
+    requested_at: str  # ISO-8601 UTC with milliseconds; stays the same on every retry
+    vendors: tuple[str, ...] | None = field(default=None)
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON form that travels between functions; parse() reads it back unchanged."""
+        identity: dict[str, Any] = {}
+        for identifier in self.identifiers:
+            if identifier.type is IdentifierType.CUSTOM:
+                identity.setdefault("custom", {})[identifier.name] = identifier.value
+            else:
+                identity[str(identifier.type)] = identifier.value
+        message: dict[str, Any] = {
+            "request_id": self.request_id,
+            "action": str(self.action),
+            "identity": identity,
+            "requested_at": self.requested_at,
+        }
+        if self.vendors is not None:
+            message["vendors"] = list(self.vendors)
+        return message
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and Z, the form Dfinery documents."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def derived_request_id(delivery_id: str) -> str:
+    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, delivery_id))
+
+
+def parse(
+    body: Any,
+    *,
+    default_request_id: str | None = None,
+    default_requested_at: str | None = None,
+    known_vendors: frozenset[str] | None = None,
+) -> DeletionRequest:
+    """Validate a decoded JSON body into a DeletionRequest, or raise InvalidRequest.
+
+    `known_vendors` enables the optional `vendors` field (intake only); elsewhere it is unknown.
+    """
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "must be a JSON object")])
+    errors: list[FieldError] = []
+    allowed = {"request_id", "action", "identity", "requested_at"}
+    if known_vendors is not None:
+        allowed.add("vendors")
+    errors += [FieldError(key, "unknown field") for key in sorted(set(body) - allowed)]
+
+    request_id = _request_id(body, default_request_id, errors)
+    action = _action(body, errors)
+    identifiers = _identifiers(body.get("identity"), errors)
+    requested_at = _requested_at(body, default_requested_at, errors)
+    vendors = _vendors(body, known_vendors, errors) if known_vendors is not None else None
+    if errors:
+        raise InvalidRequest(errors)
+    return DeletionRequest(request_id, action, identifiers, requested_at, vendors)
+
+
+def _request_id(body: dict, default: str | None, errors: list[FieldError]) -> str:
+    if "request_id" not in body:
+        return default or str(uuid.uuid4())
+    value = body["request_id"]
+    if not isinstance(value, str) or not value:
+        errors.append(FieldError("request_id", "must be a non-empty string"))
+    elif len(value) > MAX_REQUEST_ID_LENGTH:
+        errors.append(FieldError("request_id", f"longer than {MAX_REQUEST_ID_LENGTH} characters"))
+    elif not _REQUEST_ID.match(value):
+        errors.append(FieldError("request_id", "only letters, digits and . _ : - are allowed"))
+    else:
+        return value
+    return ""
+
+
+def _action(body: dict, errors: list[FieldError]) -> Action:
+    value = body.get("action", Action.DELETE_PROFILE.value)
+    try:
+        return Action(value)
+    except ValueError:
+        choices = ", ".join(a.value for a in Action)
+        errors.append(FieldError("action", f"must be one of: {choices}"))
+        return Action.DELETE_PROFILE
+
+
+def _requested_at(body: dict, default: str | None, errors: list[FieldError]) -> str:
+    if "requested_at" not in body:
+        return default or utc_timestamp()
+    value = body["requested_at"]
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        errors.append(FieldError("requested_at", "must be an ISO-8601 time with a time zone"))
+        return ""
+    return utc_timestamp(moment)
+
+
+def _vendors(body: dict, known: frozenset[str], errors: list[FieldError]) -> tuple[str, ...] | None:
+    if "vendors" not in body:
+        return None
+    value = body["vendors"]
+    if not isinstance(value, list) or not value:
+        errors.append(FieldError("vendors", "must be a non-empty list of vendor names"))
+        return None
+    unknown = sorted({v for v in value if v not in known}, key=str)
+    if unknown:
+        names = ", ".join(sorted(known))
+        errors.append(FieldError("vendors", f"unknown vendor(s) {unknown}; known: {names}"))
+        return None
+    return tuple(dict.fromkeys(value))
+
+
+def _identifiers(identity: Any, errors: list[FieldError]) -> tuple[Identifier, ...]:
+    if not isinstance(identity, dict):
+        errors.append(FieldError("identity", "required: an object of identifiers"))
+        return ()
+    found: list[Identifier] = []
+    for key, value in identity.items():
+        where = f"identity.{key}"
+        if key == IdentifierType.CUSTOM:
+            found += _custom_identifiers(value, errors)
+        elif key in IdentifierType.__members__.values():
+            text = _identifier_value(where, value, errors)
+            if text is not None and _well_formed(where, IdentifierType(key), text, errors):
+                found.append(Identifier(IdentifierType(key), text))
+        else:
+            errors.append(FieldError(where, "unknown identifier type"))
+    if not found and not any(e.field.startswith("identity") for e in errors):
+        errors.append(FieldError("identity", "at least one identifier is required"))
+    return tuple(sorted(found))
+
+
+def _custom_identifiers(value: Any, errors: list[FieldError]) -> list[Identifier]:
+    if not isinstance(value, dict) or not value:
+        errors.append(FieldError("identity.custom", "must be a non-empty object of name: value"))
+        return []
+    if len(value) > MAX_CUSTOM_IDENTIFIERS:
+        errors.append(FieldError("identity.custom", f"more than {MAX_CUSTOM_IDENTIFIERS} names"))
+        return []
+    found = []
+    for name, custom_value in value.items():
+        where = f"identity.custom.{name}"
+        if len(name) > MAX_CUSTOM_NAME_LENGTH or not _CUSTOM_NAME.match(name):
+            errors.append(FieldError(where, "name must be 1-64 letters, digits, _ . -"))
+            continue
+        text = _identifier_value(where, custom_value, errors)
+        if text is not None:
+            found.append(Identifier(IdentifierType.CUSTOM, text, name))
+    return found
+
+
+def _identifier_value(where: str, value: Any, errors: list[FieldError]) -> str | None:
+    if not isinstance(value, str):
+        errors.append(FieldError(where, "must be a string"))
+        return None
+    text = value.strip()
+    if not text:
+        errors.append(FieldError(where, "must not be empty"))
+        return None
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        errors.append(FieldError(where, f"longer than {MAX_IDENTIFIER_LENGTH} characters"))
+        return None
+    return text
+
+
+def _well_formed(where: str, kind: IdentifierType, text: str, errors: list[FieldError]) -> bool:
+    if kind is IdentifierType.PHONE_NUMBER and not _E164.match(text):
+        errors.append(FieldError(where, "must be in E.164 format, e.g. +6598765432"))
+        return False
+    if kind is IdentifierType.EMAIL and not _EMAIL.match(text):
+        errors.append(FieldError(where, "is not an email address"))
+        return False
+    return True

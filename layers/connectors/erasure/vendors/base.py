@@ -1,0 +1,81 @@
+"""What every vendor connector says about itself; the relay does everything else once."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from erasure.http import HttpAnswer, HttpRequest
+from erasure.outcomes import Verdict
+from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
+
+
+class ConfigError(RuntimeError):
+    """A missing or malformed setting; the message names it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One identifier of one deletion request, bound for one vendor."""
+
+    request: DeletionRequest
+    identifier: Identifier
+
+
+class Connector(ABC):
+    name: ClassVar[str]
+    operation: ClassVar[str]  # for logs and metrics: "METHOD /path"
+    max_batch: ClassVar[int]  # identifiers per call, as documented
+    serves: ClassVar[Mapping[Action, frozenset[IdentifierType]]]
+    credential_fields: ClassVar[tuple[str, ...]]
+    max_body_bytes: ClassVar[int | None] = None  # a documented request size cap
+    requests_per_minute: ClassVar[int]  # the documented limit for this operation
+    default_concurrency: ClassVar[int] = 4  # calls in flight at once within one invocation
+
+    def skip_reason(self, action: Action, identifier: Identifier) -> str | None:
+        """Why this vendor does not serve (action, identifier), or None when it does."""
+        served = self.serves.get(action)
+        if served is None:
+            return f"{self.name} does not serve action {action}"
+        if identifier.type not in served:
+            return f"{self.name} does not serve {identifier.type} for {action}"
+        return None
+
+    def batch_group(self, identifier: Identifier) -> str:
+        """Identifiers in different groups never share a call."""
+        return ""
+
+    @abstractmethod
+    def base_url(self, env: Mapping[str, str]) -> str:
+        """The vendor host from the environment; raises ConfigError naming the variable."""
+
+    @abstractmethod
+    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
+        """The documented request for these targets (at most max_batch, one group)."""
+
+    @abstractmethod
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        """One verdict per target, in order."""
+
+
+def url_from_env(env: Mapping[str, str], variable: str, default: str | None = None) -> str | None:
+    """A base URL setting: scheme and host (and port), no trailing slash."""
+    value = env.get(variable, "").strip() or default
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^/\s]+/?$", value):
+        raise ConfigError(f"{variable} must be a base URL like https://host, got a malformed value")
+    return value.rstrip("/")
+
+
+def error_text(body: object) -> str:
+    """The human part of a vendor's error body, whatever envelope it uses."""
+    if isinstance(body, dict):
+        for key in ("error", "message", "errors"):
+            value = body.get(key)
+            if value:
+                return value if isinstance(value, str) else str(value)
+    return ""

@@ -1,0 +1,82 @@
+"""CleverTap: POST /1/delete/profiles.json — deletes whole profiles, 100 a call.
+
+`identity` or `guid`, never both in one call (400). The limit is on concurrent requests, not a
+window: over it, 429 "Too many concurrent requests", no rate headers. Envelope: status
+success / partial / fail, with `error` and `code` on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from erasure.http import HttpAnswer, HttpRequest, json_body
+from erasure.outcomes import Outcome, Verdict, verdict_for_status
+from erasure.request import Action, Identifier, IdentifierType
+from erasure.vendors.base import ConfigError, Connector, Target, error_text, url_from_env
+
+REGION_HOSTS = {
+    "in1": "in1.api.clevertap.com",
+    "sg1": "sg1.api.clevertap.com",
+    "us1": "us1.api.clevertap.com",
+    "aps3": "aps3.api.clevertap.com",
+    "mec1": "mec1.api.clevertap.com",
+    "eu1": "api.clevertap.com",  # Europe's documented host
+}
+# Our external_id is CleverTap's `identity`; guid is CleverTap's own id.
+_FIELD = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "guid"}
+
+
+class CleverTap(Connector):
+    name = "clevertap"
+    operation = "POST /1/delete/profiles.json"
+    max_batch = 100
+    serves = {Action.DELETE_PROFILE: frozenset(_FIELD)}
+    credential_fields = ("account_id", "passcode")
+    # The limit is on concurrent requests (3 per account), not per minute.
+    requests_per_minute = 0
+    default_concurrency = 1  # x the queue's MaximumConcurrency of 2 stays under 3 in flight
+
+    def batch_group(self, identifier: Identifier) -> str:
+        return _FIELD[identifier.type]
+
+    def base_url(self, env: Mapping[str, str]) -> str:
+        url = url_from_env(env, "CLEVERTAP_API_URL")
+        if url:
+            return url
+        region = env.get("CLEVERTAP_REGION", "").strip().lower()
+        if region not in REGION_HOSTS:
+            known = ", ".join(REGION_HOSTS)
+            raise ConfigError(f"CLEVERTAP_REGION must be one of {known} (or set CLEVERTAP_API_URL)")
+        return f"https://{REGION_HOSTS[region]}"
+
+    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
+        field = _FIELD[targets[0].identifier.type]
+        return HttpRequest(
+            "POST",
+            f"{base}/1/delete/profiles.json",
+            {
+                "X-CleverTap-Account-Id": credentials["account_id"],
+                "X-CleverTap-Passcode": credentials["passcode"],
+                "Content-Type": "application/json; charset=utf-8",
+            },
+            json_body({field: [t.identifier.value for t in targets]}),
+        )
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        body = answer.json()
+        status = body.get("status") if isinstance(body, dict) else None
+        if not 200 <= answer.status < 300:
+            verdict = verdict_for_status(answer.status, error_text(body), answer.headers)
+        elif status == "success":
+            verdict = Verdict(Outcome.DELETED, "", answer.status)
+        elif status == "fail":
+            code = body.get("code")
+            code = code if isinstance(code, int) and 400 <= code < 600 else 400
+            verdict = verdict_for_status(code, error_text(body), answer.headers)
+            verdict = Verdict(verdict.outcome, verdict.reason, answer.status, verdict.retry_after)
+        elif status == "partial":
+            # No per-profile detail is documented: deleting again is harmless, so retry them all.
+            verdict = Verdict(Outcome.TRANSIENT, "partial success without detail", answer.status)
+        else:
+            verdict = Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)
+        return [verdict] * len(targets)

@@ -1,0 +1,76 @@
+"""Dfinery: POST /api/v1/identities/delete?service_id= — deletes a unified profile, one a call.
+
+An HTTP 200 can still be a failure: the envelope's `code` (a string) decides. `request_datetime`
+is the time the deletion was requested, the same on every retry, so a retry repeats the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from erasure.http import HttpAnswer, HttpRequest, json_body
+from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
+from erasure.request import Action, IdentifierType
+from erasure.vendors.base import Connector, Target, error_text, url_from_env
+
+DEFAULT_URL = "https://openapi.dfinery.ai"
+SUCCESS = "20000"
+CODE_OUTCOMES = {
+    "40000": Outcome.REFUSED,  # BAD_REQUEST
+    "40001": Outcome.REFUSED,  # VALIDATION_FAILURE
+    "40101": Outcome.UNAUTHORIZED,  # INVALID_SERVICE_ID
+    "40201": Outcome.UNAUTHORIZED,  # INVALID_TOKEN
+    "40401": Outcome.THROTTLED,  # TOO_MANY_REQUEST
+    "40402": Outcome.THROTTLED,  # TOO_MANY_EVENTS
+    "40403": Outcome.THROTTLED,  # TOO_MANY_USER_PROFILES
+    "50000": Outcome.TRANSIENT,  # INTERNAL_SERVER_ERROR
+}
+
+
+class Dfinery(Connector):
+    name = "dfinery"
+    operation = "POST /api/v1/identities/delete"
+    max_batch = 1
+    serves = {Action.DELETE_PROFILE: frozenset({IdentifierType.EXTERNAL_ID})}
+    credential_fields = ("service_id", "access_token")
+    requests_per_minute = 10000
+    default_concurrency = 8
+
+    def base_url(self, env: Mapping[str, str]) -> str:
+        return url_from_env(env, "DFINERY_API_URL", DEFAULT_URL)
+
+    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
+        (target,) = targets
+        return HttpRequest(
+            "POST",
+            f"{base}/api/v1/identities/delete?service_id={quote(credentials['service_id'], safe='')}",
+            {"access_token": credentials["access_token"], "Content-Type": "application/json"},
+            json_body(
+                {
+                    "identity": {"external_id": target.identifier.value},
+                    "request_datetime": target.request.requested_at,
+                }
+            ),
+        )
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        body = answer.json()
+        code = str(body.get("code")) if isinstance(body, dict) and "code" in body else None
+        reason = error_text(body)
+        if code is None:
+            if 200 <= answer.status < 300:
+                verdict = Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)
+            else:
+                verdict = verdict_for_status(answer.status, reason, answer.headers)
+        elif code == SUCCESS and body.get("status") is True:
+            # data=false on an OK answer is read as "nothing was there to delete".
+            absent = body.get("data") is False
+            verdict = Verdict(Outcome.ALREADY_ABSENT if absent else Outcome.DELETED, "", answer.status)
+        else:
+            outcome = CODE_OUTCOMES.get(code) or (
+                Outcome.REFUSED if code.startswith("4") else Outcome.TRANSIENT
+            )
+            wait = retry_after_seconds(answer.headers) if outcome is Outcome.THROTTLED else None
+            verdict = Verdict(outcome, f"{code} {reason}".strip(), answer.status, wait)
+        return [verdict]

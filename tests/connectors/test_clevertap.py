@@ -1,0 +1,98 @@
+"""CleverTap POST /1/delete/profiles.json against a real local server."""
+
+import json
+
+import pytest
+from werkzeug import Response
+
+from erasure.vendors import CONNECTORS
+from erasure.vendors.base import ConfigError
+from tests.conftest import outcomes, request
+
+PATH = "/1/delete/profiles.json"
+HEADERS = {
+    "X-CleverTap-Account-Id": "TEST-ACCOUNT",
+    "X-CleverTap-Passcode": "clevertap-passcode-456",
+    "Content-Type": "application/json; charset=utf-8",
+}
+SUCCESS = {"status": "success"}
+
+
+def test_identity_and_guid_never_share_a_call(httpserver, make_relay):
+    httpserver.expect_oneshot_request(
+        PATH, method="POST", headers=HEADERS, json={"identity": ["client-1", "client-2"]}
+    ).respond_with_json(SUCCESS)
+    httpserver.expect_oneshot_request(
+        PATH, method="POST", headers=HEADERS, json={"guid": ["ctid-1"]}
+    ).respond_with_json(SUCCESS)
+    results = make_relay("clevertap").run(
+        [request({"external_id": "client-1", "guid": "ctid-1"}), request({"external_id": "client-2"})]
+    )
+    httpserver.check_assertions()
+    assert outcomes(results[0]) == [("external_id", "deleted"), ("guid", "deleted")]
+    assert outcomes(results[1]) == [("external_id", "deleted")]
+
+
+def test_more_than_100_identities_are_split(httpserver, make_relay):
+    httpserver.expect_request(PATH).respond_with_json(SUCCESS)
+    make_relay("clevertap").run([request({"external_id": f"client-{n}"}) for n in range(150)])
+    assert sorted(len(req.get_json()["identity"]) for req, _ in httpserver.log) == [50, 100]
+
+
+def test_too_many_concurrent_requests_is_throttled_and_stops_the_batch(httpserver, make_relay):
+    httpserver.expect_oneshot_request(PATH).respond_with_json(
+        {"status": "fail", "error": "Too many concurrent requests", "code": 429}, 429
+    )
+    results = make_relay("clevertap", concurrency=1).run(
+        [request({"external_id": f"client-{n}"}) for n in range(150)]
+    )
+    assert {r[0].verdict.outcome for r in results} == {"throttled"}
+    assert len(httpserver.log) == 1  # the second call was not sent into the limit
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (200, {"status": "fail", "error": "Invalid Passcode", "code": 401}, "unauthorized"),
+        (200, {"status": "fail", "error": "Bad request", "code": 400}, "refused"),
+        (200, {"status": "partial"}, "transient"),
+        (200, "not json", "transient"),
+        (400, {"status": "fail", "error": "identity and guid both present", "code": 400}, "refused"),
+        (401, {"status": "fail", "error": "Unauthorized", "code": 401}, "unauthorized"),
+        (403, {"status": "fail", "error": "Forbidden", "code": 403}, "unauthorized"),
+        (404, {"status": "fail", "error": "Not found", "code": 404}, "unauthorized"),
+        (409, {"status": "fail", "error": "Conflict", "code": 409}, "transient"),
+        (500, {"status": "fail", "error": "Internal", "code": 500}, "transient"),
+        (503, {"status": "fail", "error": "Unavailable", "code": 503}, "transient"),
+    ],
+)
+def test_classifies_the_envelope_and_statuses(httpserver, make_relay, status, body, outcome):
+    data = body if isinstance(body, str) else json.dumps(body)
+    httpserver.expect_oneshot_request(PATH).respond_with_response(Response(data, status))
+    (results,) = make_relay("clevertap").run([request({"external_id": "client-1"})])
+    assert results[0].verdict.outcome == outcome
+
+
+def test_identifier_removal_is_not_served(httpserver, make_relay):
+    (results,) = make_relay("clevertap").run([request({"external_id": "c"}, action="remove_identifier")])
+    assert outcomes(results) == [("external_id", "skipped")]
+    assert httpserver.log == []
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({"CLEVERTAP_REGION": "in1"}, "https://in1.api.clevertap.com"),
+        ({"CLEVERTAP_REGION": "SG1"}, "https://sg1.api.clevertap.com"),
+        ({"CLEVERTAP_REGION": "mec1"}, "https://mec1.api.clevertap.com"),
+        ({"CLEVERTAP_REGION": "eu1"}, "https://api.clevertap.com"),
+        ({"CLEVERTAP_API_URL": "https://eu1.api.clevertap.com"}, "https://eu1.api.clevertap.com"),
+    ],
+)
+def test_region_maps_to_its_host(env, url):
+    assert CONNECTORS["clevertap"].base_url(env) == url
+
+
+def test_an_unknown_region_names_the_setting():
+    with pytest.raises(ConfigError, match="CLEVERTAP_REGION"):
+        CONNECTORS["clevertap"].base_url({"CLEVERTAP_REGION": "mars1"})

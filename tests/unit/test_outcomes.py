@@ -1,0 +1,55 @@
+import pytest
+
+from erasure.outcomes import Outcome, retry_after_seconds, verdict_for_status
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"Retry-After": "17"}, 17.0),
+        ({"retry-after": "Tue, 14 Nov 2023 22:13:40 GMT"}, 20.0),
+        ({"X-RateLimit-Reset": str(int(NOW) + 42)}, 42.0),
+        ({"x-ratelimit-reset": str(int(NOW) + 42)}, 42.0),
+        ({"X-Rate-Limit-Reset": str(int(NOW * 1000) + 5000)}, 5.0),  # epoch milliseconds
+        ({"X-Rate-Limit-Reset": "30"}, 30.0),  # a duration, not a time
+        ({"X-RateLimit-Reset": str(int(NOW) - 10)}, 0.0),  # already past
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_reads_the_wait_a_vendor_asked_for(headers, wait):
+    assert retry_after_seconds(headers, now=NOW) == wait
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, "deleted"),
+        (201, "deleted"),
+        (204, "deleted"),
+        (400, "refused"),
+        (401, "unauthorized"),
+        (403, "unauthorized"),
+        (404, "unauthorized"),
+        (409, "transient"),
+        (413, "refused"),
+        (422, "refused"),
+        (429, "throttled"),
+        (500, "transient"),
+        (502, "transient"),
+        (520, "transient"),
+    ],
+)
+def test_status_classes(status, outcome):
+    assert verdict_for_status(status, "").outcome == outcome
+
+
+def test_only_throttled_transient_and_unauthorized_are_retried():
+    assert {o for o in Outcome if not o.is_final} == {
+        Outcome.THROTTLED,
+        Outcome.TRANSIENT,
+        Outcome.UNAUTHORIZED,
+    }
+    assert {o for o in Outcome if o.is_success} == {Outcome.DELETED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED}

@@ -1,0 +1,135 @@
+"""The deletion request: every bad field is named with its reason; nothing raw in the reason."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from erasure.request import Action, InvalidRequest, derived_request_id, parse
+
+
+def fields(body, **kwargs) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as caught:
+        parse(body, **kwargs)
+    return {e.field: e.reason for e in caught.value.errors}
+
+
+def test_a_full_request_round_trips_through_its_message_form():
+    body = {
+        "request_id": "req-1",
+        "action": "remove_identifier",
+        "identity": {
+            "external_id": "u1",
+            "email": "a@example.com",
+            "phone_number": "+6598765432",
+            "uuid": "x",
+            "guid": "g",
+            "custom": {"loyalty_id": "L1"},
+        },
+        "requested_at": "2024-06-24T06:42:25.394Z",
+    }
+    request = parse(body)
+    assert request.action is Action.REMOVE_IDENTIFIER
+    assert len(request.identifiers) == 6
+    assert parse(request.to_message()) == request
+    assert request.to_message() == body
+
+
+def test_defaults_action_request_id_and_time():
+    request = parse({"identity": {"email": "a@example.com"}})
+    assert request.action is Action.DELETE_PROFILE
+    assert len(request.request_id) == 36
+    assert request.requested_at.endswith("Z")
+    assert parse({"identity": {"email": "a@example.com"}}, default_request_id="k").request_id == "k"
+
+
+def test_derived_request_ids_are_stable():
+    assert derived_request_id("message-1") == derived_request_id("message-1") != derived_request_id("m2")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ([], "body", "must be a JSON object"),
+        ({}, "identity", "required: an object of identifiers"),
+        ({"identity": {}}, "identity", "at least one identifier is required"),
+        ({"identity": {"email": "nope"}}, "identity.email", "is not an email address"),
+        ({"identity": {"phone_number": "98765432"}}, "identity.phone_number", "E.164"),
+        ({"identity": {"phone_number": "+0123456789"}}, "identity.phone_number", "E.164"),
+        ({"identity": {"external_id": "  "}}, "identity.external_id", "must not be empty"),
+        ({"identity": {"external_id": 7}}, "identity.external_id", "must be a string"),
+        ({"identity": {"external_id": "x" * 513}}, "identity.external_id", "longer than 512"),
+        ({"identity": {"fax": "1"}}, "identity.fax", "unknown identifier type"),
+        ({"identity": {"custom": {}}}, "identity.custom", "non-empty object"),
+        ({"identity": {"custom": {"bad name": "v"}}}, "identity.custom.bad name", "name must be"),
+        ({"identity": {"uuid": "u"}, "action": "erase"}, "action", "must be one of"),
+        ({"identity": {"uuid": "u"}, "request_id": "x" * 129}, "request_id", "longer than 128"),
+        ({"identity": {"uuid": "u"}, "request_id": "a b"}, "request_id", "only letters"),
+        ({"identity": {"uuid": "u"}, "requested_at": "yesterday"}, "requested_at", "ISO-8601"),
+        ({"identity": {"uuid": "u"}, "requested_at": "2024-06-24T06:42:25"}, "requested_at", "time zone"),
+        ({"identity": {"uuid": "u"}, "color": "red"}, "color", "unknown field"),
+        ({"identity": {"uuid": "u"}, "vendors": ["braze"]}, "vendors", "unknown field"),
+    ],
+)
+def test_names_the_bad_field_and_why(body, field, reason):
+    assert reason in fields(body)[field]
+
+
+def test_every_bad_field_is_reported_at_once():
+    errors = fields({"action": "x", "identity": {"email": "bad", "phone_number": "1"}, "extra": 1})
+    assert set(errors) == {"action", "identity.email", "identity.phone_number", "extra"}
+
+
+def test_vendors_are_checked_where_they_are_allowed():
+    known = frozenset({"braze", "dfinery"})
+    assert parse({"identity": {"uuid": "u"}, "vendors": ["dfinery"]}, known_vendors=known).vendors == (
+        "dfinery",
+    )
+    assert (
+        "unknown vendor"
+        in fields({"identity": {"uuid": "u"}, "vendors": ["acme"]}, known_vendors=known)["vendors"]
+    )
+    assert (
+        "non-empty list" in fields({"identity": {"uuid": "u"}, "vendors": []}, known_vendors=known)["vendors"]
+    )
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+identity_keys = st.sampled_from(["external_id", "email", "phone_number", "uuid", "guid", "custom", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["request_id", "action", "identity", "requested_at", "other"]),
+        json_values | st.dictionaries(identity_keys, json_values, max_size=4),
+        max_size=5,
+    )
+)
+def test_any_json_either_parses_or_names_its_bad_fields(body):
+    try:
+        request = parse(body)
+    except InvalidRequest as invalid:
+        assert invalid.errors
+        for error in invalid.errors:
+            assert error.field and error.reason
+            # A reason never repeats the submitted value back (it may be personal data).
+            for value in _strings(body):
+                if len(value) > 3:
+                    assert value not in error.reason
+    else:
+        assert request.identifiers
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
