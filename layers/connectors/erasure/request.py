@@ -249,7 +249,9 @@ def _identifier_value(where: str, value: Any, errors: list[FieldError]) -> str |
 
 def _well_formed(where: str, kind: IdentifierType, text: str, errors: list[FieldError]) -> bool:
     if kind is IdentifierType.PHONE_NUMBER and not _E164.match(text):
-        errors.append(FieldError(where, "must be in E.164 format, e.g. +6598765432"))
+        errors.append(
+            FieldError(where, "must be in E.164 format: +, country code, number; 15 digits at most")
+        )
         return False
     if kind is IdentifierType.EMAIL and not _EMAIL.match(text):
         errors.append(FieldError(where, "is not an email address"))
