@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from erasure.request import Action, InvalidRequest, derived_request_id, parse
+from erasure.request import Action, InvalidRequest, parse, request_id_or_none
 
 
 def fields(body, **kwargs) -> dict[str, str]:
@@ -42,8 +42,10 @@ def test_defaults_action_request_id_and_time():
     assert parse({"identity": {"email": "a@example.com"}}, default_request_id="k").request_id == "k"
 
 
-def test_derived_request_ids_are_stable():
-    assert derived_request_id("message-1") == derived_request_id("message-1") != derived_request_id("m2")
+def test_a_valid_request_id_is_found_in_an_otherwise_bad_body():
+    assert request_id_or_none({"request_id": "req-9", "identity": "nonsense"}) == "req-9"
+    assert request_id_or_none({"request_id": "bad id"}) is None
+    assert request_id_or_none(None) is None
 
 
 @pytest.mark.parametrize(

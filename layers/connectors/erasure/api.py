@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from erasure.observability import IdentifierHasher, logger
 from erasure.outcomes import Outcome
 from erasure.relay import IdentifierResult
-from erasure.request import FieldError, InvalidRequest
+from erasure.request import InvalidRequest, decoded_json
 
 # When the vendor gave no wait, how long a caller should hold off before asking again.
 DEFAULT_RETRY_AFTER_SECONDS = 30
@@ -25,16 +25,9 @@ _STATUS_BY_OUTCOME = [
 ]
 
 
-def not_json() -> FieldError:
-    return FieldError("body", "must be a JSON object")
-
-
 def json_body(event: Any) -> Any:
-    """The decoded JSON body, or InvalidRequest naming the body."""
-    try:
-        return json.loads(event.decoded_body or "")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest([not_json()]) from None
+    """The decoded JSON body; None when it is not JSON, which parse() reports as a bad body."""
+    return decoded_json(event.decoded_body)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

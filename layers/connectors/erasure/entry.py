@@ -7,7 +7,6 @@ API: one request, run synchronously, answered with its per-identifier outcomes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -19,10 +18,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure import api
+from erasure.aws import ledger_table, ledger_ttl_days
+from erasure.ledger import Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import Outcome
 from erasure.relay import IdentifierResult, Relay
-from erasure.request import DeletionRequest, InvalidRequest, derived_request_id, parse, utc_timestamp
+from erasure.request import DeletionRequest, InvalidRequest, decoded_json, parse, utc_timestamp
 from erasure.settings import load_hash_key, load_vendor_settings
 from erasure.vendors import CONNECTORS
 
@@ -40,6 +41,14 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
     connector = CONNECTORS[vendor]
     hasher = IdentifierHasher(load_hash_key(env))
     relay = Relay(connector, load_vendor_settings(connector, env), hasher)
+    # Without a ledger (a function used on its own) outcomes are only logged and answered.
+    ledger = Ledger(ledger_table(env), hasher, ledger_ttl_days(env)) if env.get("LEDGER_TABLE") else None
+
+    def record_results(results: list[IdentifierResult], attempt_id: str) -> None:
+        log_results(results, hasher)
+        for result in results if ledger else ():
+            ledger.record(result, attempt_id)
+
     metrics.set_default_dimensions(vendor=vendor)
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     scheduler = RetryScheduler()
@@ -51,10 +60,11 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         event = app.current_event
         request = parse(
             api.json_body(event),
-            default_request_id=event.headers.get("idempotency-key") or event.headers.get("Idempotency-Key"),
+            default_request_id=event.headers.get("idempotency-key"),
         )
-        (results,) = relay.run([request], app.lambda_context.get_remaining_time_in_millis)
-        log_results(results, hasher)
+        context = app.lambda_context
+        (results,) = relay.run([request], context.get_remaining_time_in_millis)
+        record_results(results, f"api:{context.aws_request_id}")
         return api.outcomes_response(request.request_id, vendor, results, hasher)
 
     def handle_sqs(event: dict, context: Any) -> dict:
@@ -75,7 +85,8 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
                 )
                 metrics.add_metric(name="rejected", unit="Count", value=1)
                 return
-            log_results(results[record.message_id], hasher)
+            receive_count = record.attributes.approximate_receive_count or "1"
+            record_results(results[record.message_id], f"{record.message_id}:{receive_count}")
             retry = [r for r in results[record.message_id] if not r.verdict.outcome.is_final]
             if retry:
                 scheduler.delay(record, retry)
@@ -95,17 +106,12 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
 
 
 def parse_record(record: dict) -> DeletionRequest | InvalidRequest:
-    """A queue message as a request; defaults derived from the message stay stable on redelivery."""
+    """A queue message as a request; defaults taken from the message stay stable on redelivery."""
     sent_ms = record.get("attributes", {}).get("SentTimestamp")
     sent_at = utc_timestamp(datetime.fromtimestamp(int(sent_ms) / 1000, UTC)) if sent_ms else None
     try:
-        body = json.loads(record.get("body") or "")
-    except ValueError:
-        return InvalidRequest([api.not_json()])
-    try:
-        return parse(
-            body, default_request_id=derived_request_id(record["messageId"]), default_requested_at=sent_at
-        )
+        body = decoded_json(record.get("body"))
+        return parse(body, default_request_id=record["messageId"], default_requested_at=sent_at)
     except InvalidRequest as invalid:
         return invalid
 
@@ -137,7 +143,7 @@ class RetryScheduler:
         self._queue_urls: dict[str, str] = {}
 
     def delay(self, record: SQSRecord, retry: list[IdentifierResult]) -> None:
-        seconds = self.wait_seconds(retry, int(record.attributes.approximate_receive_count or 1))
+        seconds = self.wait_seconds(retry, int(record.attributes.approximate_receive_count or "1"))
         if seconds is None:
             return
         try:

@@ -27,5 +27,7 @@ class IdentifierHasher:
         self._key = key
 
     def __call__(self, identifier: Identifier) -> str:
-        message = f"{identifier.label}:{identifier.value}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+        return self.digest(f"{identifier.label}:{identifier.value}")
+
+    def digest(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:32]

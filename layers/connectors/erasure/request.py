@@ -6,6 +6,7 @@ request is refused the same way everywhere, with every bad field named.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -17,10 +18,6 @@ MAX_REQUEST_ID_LENGTH = 128
 MAX_IDENTIFIER_LENGTH = 512
 MAX_CUSTOM_IDENTIFIERS = 20
 MAX_CUSTOM_NAME_LENGTH = 64
-
-# A namespace for request ids derived from a stable delivery id (an SQS message id), so that a
-# redelivered message without a client request_id keeps the same request_id.
-_DERIVED_ID_NAMESPACE = uuid.UUID("5b0a9f5e-3d0c-4a7e-9a52-0d3c2f1e7a11")
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Deliberately plain: one @, a dotted domain, no spaces. Vendors validate further.
@@ -107,8 +104,21 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def derived_request_id(delivery_id: str) -> str:
-    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, delivery_id))
+def request_id_or_none(body: Any) -> str | None:
+    """The body's request_id when it is a valid one, whatever else is wrong with the body."""
+    errors: list[FieldError] = []
+    if not isinstance(body, dict) or "request_id" not in body:
+        return None
+    request_id = _request_id(body, None, errors)
+    return None if errors else request_id
+
+
+def decoded_json(text: str | None) -> Any:
+    """A JSON body, or None when it is not JSON (parse() then names the body as the bad field)."""
+    try:
+        return json.loads(text or "")
+    except ValueError:
+        return None
 
 
 def parse(

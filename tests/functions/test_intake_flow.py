@@ -1,0 +1,292 @@
+"""The whole flow under moto, vendors played by a local HTTP server: POST → fan-out → vendor
+functions → GET receipt. Queues are delivered the way Lambda's event source mapping does."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from werkzeug import Response
+
+from tests.conftest import ROOT, FakeContext, answer_success, event, load_function
+from tools.sam_local import load_template, sqs_record
+
+VENDORS = ["braze", "clevertap", "insider", "dfinery"]
+PERSON = {
+    "external_id": "crm-42",
+    "guid": "ctid-42",
+    "email": "jane@example.com",
+    "phone_number": "+6598765432",
+}
+
+
+class Relay:
+    """The deployed relay, as far as tests see it: its API, its queues and its ledger."""
+
+    def __init__(self, load, queue_urls):
+        self.intake = load("intake").lambda_handler
+        self.status = load("status").lambda_handler
+        self.vendors = {vendor: load(vendor).lambda_handler for vendor in VENDORS}
+        self.queue_urls = queue_urls
+        self.sqs = boto3.client("sqs")
+        self.received = {}  # queue -> the messages of its last delivery
+
+    def post(self, body, headers=None):
+        api = event("intake-api.json")
+        api["body"] = body if isinstance(body, str) else json.dumps(body)
+        api["headers"] = {**api["headers"], **(headers or {})}
+        answer = self.intake(api, FakeContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def get(self, request_id):
+        api = event("status-api.json")
+        api["path"] = f"/v1/deletions/{request_id}"
+        api["pathParameters"] = {"request_id": request_id}
+        answer = self.status(api, FakeContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def waiting(self, queue):
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_urls[queue], AttributeNames=["All"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    def deliver(self, queue):
+        """One poll of an event source mapping: receive, invoke, delete what did not fail."""
+        url = self.queue_urls[queue]
+        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        messages = messages.get("Messages", [])
+        self.received[queue] = messages
+        if not messages:
+            return None
+        arn = f"arn:aws:sqs:us-east-1:123456789012:{url.rsplit('/', 1)[1]}"
+        handler = self.intake if queue == "intake" else self.vendors[queue]
+        result = handler({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}, FakeContext())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return result
+
+    def make_visible(self, queue):
+        """Time passes: the messages hidden by the last delivery until their retry is due show again."""
+        for message in self.received[queue]:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+
+    def ledger_items(self):
+        return boto3.resource("dynamodb").Table("ledger").scan()["Items"]
+
+
+@pytest.fixture
+def relay(vendor_function, httpserver, monkeypatch):
+    table = load_template(ROOT / "template.yaml")["Resources"]["LedgerTable"]["Properties"]
+    boto3.client("dynamodb").create_table(
+        TableName="ledger",
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode=table["BillingMode"],
+    )
+    monkeypatch.setenv("LEDGER_TABLE", "ledger")
+    sqs = boto3.client("sqs")
+    queue_urls = {}
+    for queue in [*VENDORS, "intake"]:
+        url = sqs.create_queue(QueueName=f"erasure-relay-{queue}")["QueueUrl"]
+        queue_urls[queue] = url
+        if queue != "intake":
+            monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
+    httpserver.expect_request("").respond_with_handler(answer_success)
+    return Relay(vendor_function, queue_urls)
+
+
+def outcomes(receipt):
+    return {
+        (vendor, o["identifier"]): (o["outcome"], o["attempts"])
+        for vendor, items in receipt["vendors"].items()
+        for o in items
+    }
+
+
+def test_one_request_reaches_its_vendors_and_the_receipt_shows_each_outcome(relay):
+    status, answer = relay.post({"request_id": "r-1", "action": "delete_profile", "identity": PERSON})
+    assert status == 202
+    assert answer["vendors"] == ["clevertap", "dfinery"]
+    assert set(answer["skipped"]) == {"braze", "insider"}
+    assert "serves none of these identifiers for delete_profile" in answer["skipped"]["braze"]
+    assert relay.get("r-1")[1]["status"] == "pending"
+
+    for vendor in answer["vendors"]:
+        assert relay.deliver(vendor) == {"batchItemFailures": []}
+    status, receipt = relay.get("r-1")
+    assert status == 200 and receipt["status"] == "completed"
+    assert outcomes(receipt) == {
+        ("clevertap", "external_id"): ("deleted", 1),
+        ("clevertap", "guid"): ("deleted", 1),
+        ("clevertap", "email"): ("skipped", 0),
+        ("clevertap", "phone_number"): ("skipped", 0),
+        ("dfinery", "external_id"): ("deleted", 1),
+        ("dfinery", "email"): ("skipped", 0),
+        ("dfinery", "guid"): ("skipped", 0),
+        ("dfinery", "phone_number"): ("skipped", 0),
+    }
+    deleted = receipt["vendors"]["dfinery"][1]
+    assert deleted["identifier"] == "external_id" and deleted["last_http_status"] == 200
+    assert deleted["first_attempt_at"] <= deleted["last_attempt_at"] <= deleted["completed_at"]
+    assert receipt["skipped"] == answer["skipped"]
+
+
+def test_the_same_request_twice_answers_the_same_and_fans_out_once(relay):
+    body = {"action": "remove_identifier", "identity": {"external_id": "old-1", "email": "a@example.com"}}
+    first = relay.post(body, headers={"Idempotency-Key": "key-1"})
+    second = relay.post(body, headers={"Idempotency-Key": "key-1"})
+    assert first == second and first[0] == 202 and first[1]["request_id"] == "key-1"
+    assert (relay.waiting("braze"), relay.waiting("insider")) == (1, 1)
+
+
+def test_a_request_id_reused_for_another_person_is_a_conflict(relay):
+    relay.post({"request_id": "r-2", "identity": {"external_id": "a"}})
+    status, body = relay.post({"request_id": "r-2", "identity": {"external_id": "b"}})
+    assert status == 409 and body["request_id"] == "r-2"
+
+
+def test_an_intake_message_delivered_twice_fans_out_once(relay):
+    message = json.dumps({"request_id": "r-3", "identity": {"external_id": "u3"}})
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["intake"], MessageBody=message)
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["intake"], MessageBody=message)
+    assert relay.deliver("intake") == {"batchItemFailures": []}
+    assert (relay.waiting("clevertap"), relay.waiting("dfinery")) == (1, 1)
+
+
+def test_a_vendor_down_leaves_the_request_partially_completed_until_its_retry(relay, httpserver):
+    httpserver.clear_all_handlers()
+    down = {"insider": True}
+
+    def answer(req):
+        if req.path == "/api/user/v1/identity" and down["insider"]:
+            return Response(json.dumps({"error": "unavailable"}), 503)
+        return answer_success(req)
+
+    httpserver.expect_request("").respond_with_handler(answer)
+    relay.post({"request_id": "r-4", "action": "remove_identifier", "identity": PERSON})
+    relay.deliver("braze")
+    assert len(relay.deliver("insider")["batchItemFailures"]) == 1
+    receipt = relay.get("r-4")[1]
+    assert receipt["status"] == "partially_completed"
+    assert outcomes(receipt)[("insider", "email")] == ("transient", 1)
+    assert outcomes(receipt)[("braze", "external_id")] == ("deleted", 1)
+
+    down["insider"] = False
+    relay.make_visible("insider")
+    assert relay.deliver("insider") == {"batchItemFailures": []}
+    receipt = relay.get("r-4")[1]
+    assert receipt["status"] == "completed"
+    assert outcomes(receipt)[("insider", "email")] == ("deleted", 2)
+    assert outcomes(receipt)[("insider", "phone_number")] == ("deleted", 2)
+
+
+def test_a_redelivered_vendor_message_neither_double_counts_nor_moves_backwards(relay, httpserver):
+    relay.post({"request_id": "r-5", "identity": {"external_id": "u5"}})
+    url = relay.queue_urls["dfinery"]
+    (message,) = relay.sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
+    record = sqs_record(message, "arn:aws:sqs:us-east-1:123456789012:erasure-relay-dfinery", "us-east-1")
+    relay.vendors["dfinery"]({"Records": [record]}, FakeContext())
+    relay.vendors["dfinery"]({"Records": [record]}, FakeContext())  # the same delivery again
+    assert outcomes(relay.get("r-5")[1])[("dfinery", "external_id")] == ("deleted", 1)
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("").respond_with_json({"status": False, "code": "50000", "message": "ISE"})
+    record["attributes"]["ApproximateReceiveCount"] = "2"  # a later, failing delivery
+    relay.vendors["dfinery"]({"Records": [record]}, FakeContext())
+    assert outcomes(relay.get("r-5")[1])[("dfinery", "external_id")] == ("deleted", 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{not json", "body"),
+        ({"identity": {"email": "not-an-email"}}, "identity.email"),
+        ({"identity": {"uuid": "u"}, "vendors": ["acme"]}, "vendors"),
+        ({"requests": []}, "requests"),
+    ],
+)
+def test_an_invalid_api_body_is_a_400_naming_the_field(relay, body, field):
+    status, answer = relay.post(body)
+    assert status == 400
+    assert field in [e["field"] for e in answer["errors"]]
+    assert relay.ledger_items() == []
+
+
+def test_an_invalid_intake_message_is_recorded_rejected_and_not_retried(relay):
+    relay.sqs.send_message(
+        QueueUrl=relay.queue_urls["intake"],
+        MessageBody=json.dumps({"request_id": "r-6", "identity": {"phone_number": "12345"}}),
+    )
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["intake"], MessageBody="{not json")
+    assert relay.deliver("intake") == {"batchItemFailures": []}
+    status, receipt = relay.get("r-6")
+    assert (status, receipt["status"]) == (200, "rejected")
+    assert receipt["errors"] == [{"field": "identity.phone_number", "reason": receipt["errors"][0]["reason"]}]
+    assert "E.164" in receipt["errors"][0]["reason"]
+    assert len([i for i in relay.ledger_items() if i.get("status") == "rejected"]) == 2
+    assert relay.waiting("intake") == 0
+
+    status, _ = relay.post(
+        {"request_id": "r-6", "action": "remove_identifier", "identity": {"phone_number": "+6598765432"}}
+    )
+    assert status == 202, "a rejected request may be corrected under the same request_id"
+    assert relay.get("r-6")[1]["status"] == "pending"
+
+
+def test_a_vendors_subset_reaches_only_those_vendors(relay):
+    status, answer = relay.post({"identity": {"external_id": "u7"}, "vendors": ["dfinery"]})
+    assert (status, answer["vendors"], answer["skipped"]) == (202, ["dfinery"], {})
+    assert (relay.waiting("dfinery"), relay.waiting("clevertap")) == (1, 0)
+
+
+def test_a_bulk_body_is_answered_per_request(relay):
+    status, answer = relay.post(
+        {
+            "requests": [
+                {"request_id": "b-1", "identity": {"external_id": "u1"}},
+                {"request_id": "b-2", "identity": {"email": "broken"}},
+                {"request_id": "b-3", "action": "remove_identifier", "identity": {"email": "c@example.com"}},
+            ]
+        }
+    )
+    assert status == 207
+    assert [r["status"] for r in answer["results"]] == [202, 400, 202]
+    assert answer["results"][0]["vendors"] == ["clevertap", "dfinery"]
+    assert answer["results"][1]["errors"][0]["field"] == "identity.email"
+    assert answer["results"][2]["vendors"] == ["insider"]
+    assert (relay.waiting("dfinery"), relay.waiting("insider"), relay.waiting("braze")) == (1, 1, 0)
+
+
+def test_a_crash_before_every_vendor_is_sent_is_completed_by_the_next_delivery(relay, monkeypatch):
+    missing = "https://sqs.us-east-1.amazonaws.com/123456789012/not-created-yet"
+    monkeypatch.setenv("DFINERY_QUEUE_URL", missing)
+    relay.intake = load_function("intake").lambda_handler
+    status, body = relay.post({"request_id": "r-8", "identity": {"external_id": "u8"}})
+    assert status == 503 and "submit the same request again" in body["message"]
+    assert relay.waiting("clevertap") == 1
+
+    monkeypatch.setenv("DFINERY_QUEUE_URL", relay.queue_urls["dfinery"])
+    relay.intake = load_function("intake").lambda_handler
+    status, _ = relay.post({"request_id": "r-8", "identity": {"external_id": "u8"}})
+    assert status == 202
+    assert (relay.waiting("clevertap"), relay.waiting("dfinery")) == (1, 1), (
+        "only the missing vendor was sent"
+    )
+
+
+def test_an_unknown_request_id_is_a_404(relay):
+    assert relay.get("never-submitted")[0] == 404
+
+
+def test_the_ledger_holds_no_identifier(relay):
+    relay.post({"request_id": "r-9", "action": "remove_identifier", "identity": PERSON})
+    relay.post({"request_id": "r-10", "identity": PERSON})
+    for queue in VENDORS:
+        relay.deliver(queue)
+    stored = json.dumps(relay.ledger_items(), default=str)
+    assert "id_hash" in stored
+    assert [value for value in PERSON.values() if value in stored] == []
