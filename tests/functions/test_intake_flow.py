@@ -10,6 +10,7 @@ import pytest
 from werkzeug import Response
 
 from tests.conftest import ROOT, FakeContext, answer_success, event, load_function
+from tools.redrive import main as redrive_main
 from tools.sam_local import load_template, sqs_record
 
 VENDORS = ["braze", "clevertap", "insider", "dfinery"]
@@ -290,3 +291,31 @@ def test_the_ledger_holds_no_identifier(relay):
     stored = json.dumps(relay.ledger_items(), default=str)
     assert "id_hash" in stored
     assert [value for value in PERSON.values() if value in stored] == []
+
+
+def test_dead_letters_are_redriven_after_the_cause_is_fixed_and_the_ledger_counts_it(
+    relay, httpserver, capsys
+):
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("").respond_with_json(
+        {"status": False, "code": "40201", "message": "INVALID_TOKEN"}
+    )
+    relay.post({"request_id": "r-11", "identity": {"external_id": "u11"}, "vendors": ["dfinery"]})
+    assert len(relay.deliver("dfinery")["batchItemFailures"]) == 1
+    assert outcomes(relay.get("r-11")[1])[("dfinery", "external_id")] == ("unauthorized", 1)
+
+    # What SQS does after maxReceiveCount: the message moves to the dead-letter queue.
+    dlq = relay.sqs.create_queue(QueueName="erasure-relay-dfinery-dlq")["QueueUrl"]
+    (message,) = relay.received["dfinery"]
+    relay.sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    relay.sqs.delete_message(QueueUrl=relay.queue_urls["dfinery"], ReceiptHandle=message["ReceiptHandle"])
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("").respond_with_handler(answer_success)  # credentials rotated
+    assert redrive_main(["--from", dlq, "--to", relay.queue_urls["dfinery"]]) == 0
+    assert "moved 1 message(s)" in capsys.readouterr().out
+    assert relay.deliver("dfinery") == {"batchItemFailures": []}
+    receipt = relay.get("r-11")[1]
+    assert receipt["status"] == "completed"
+    assert outcomes(receipt)[("dfinery", "external_id")] == ("deleted", 2)
+    assert "Messages" not in relay.sqs.receive_message(QueueUrl=dlq)

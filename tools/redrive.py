@@ -1,0 +1,90 @@
+"""Move dead-lettered messages back to their queue once the cause is fixed (e.g. rotated keys).
+
+    python -m tools.redrive --stack erasure-relay --queue Insider       # by the stack's outputs
+    python -m tools.redrive --from DLQ_URL --to QUEUE_URL [--max 500]   # by URL
+
+Each message is sent again with its body and attributes, then deleted from the dead-letter queue
+only once the source queue has accepted it, so a crash mid-way duplicates at worst (vendor
+deletions and ledger writes are idempotent) and never loses a message. The redriven message is a
+new delivery, so the ledger counts the attempts it makes. (AWS's own StartMessageMoveTask does the
+same in the console; this works anywhere, moto included.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import boto3
+
+BATCH = 10
+
+
+def redrive(sqs, source_dlq: str, target: str, limit: int | None = None) -> int:
+    """Move up to `limit` messages from `source_dlq` to `target`; returns how many moved."""
+    moved = 0
+    while limit is None or moved < limit:
+        wanted = BATCH if limit is None else min(BATCH, limit - moved)
+        messages = sqs.receive_message(
+            QueueUrl=source_dlq,
+            MaxNumberOfMessages=wanted,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=60,
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+        if not messages:
+            break
+        entries = [
+            {"Id": str(n), "MessageBody": m["Body"], "MessageAttributes": m.get("MessageAttributes", {})}
+            for n, m in enumerate(messages)
+        ]
+        for entry in entries:
+            if not entry["MessageAttributes"]:
+                del entry["MessageAttributes"]
+        answer = sqs.send_message_batch(QueueUrl=target, Entries=entries)
+        accepted = [messages[int(s["Id"])] for s in answer.get("Successful", [])]
+        if accepted:
+            sqs.delete_message_batch(
+                QueueUrl=source_dlq,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(accepted)],
+            )
+        moved += len(accepted)
+        if answer.get("Failed"):
+            codes = sorted({f["Code"] for f in answer["Failed"]})
+            raise RuntimeError(f"{len(answer['Failed'])} message(s) not accepted by the queue: {codes}")
+    return moved
+
+
+def stack_queue_urls(stack: str, queue: str, endpoint_url: str | None) -> tuple[str, str]:
+    outputs = boto3.client("cloudformation", endpoint_url=endpoint_url).describe_stacks(StackName=stack)
+    values = {o["OutputKey"]: o["OutputValue"] for o in outputs["Stacks"][0].get("Outputs", [])}
+    try:
+        return values[f"{queue}DeadLetterQueueUrl"], values[f"{queue}QueueUrl"]
+    except KeyError:
+        names = sorted(k[: -len("QueueUrl")] for k in values if k.endswith("QueueUrl") and "Dead" not in k)
+        raise SystemExit(f"stack {stack} has no queue {queue!r}; its queues: {', '.join(names)}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.redrive", description=__doc__.split("\n")[0])
+    parser.add_argument("--stack", help="the deployed stack, to find the queues by --queue")
+    parser.add_argument("--queue", help="Braze, CleverTap, Insider, Dfinery or Intake (with --stack)")
+    parser.add_argument("--from", dest="source", help="dead-letter queue URL")
+    parser.add_argument("--to", dest="target", help="queue URL to send the messages back to")
+    parser.add_argument("--max", type=int, default=None, help="move at most this many")
+    parser.add_argument("--endpoint-url", default=None, help="an SQS endpoint, e.g. a local moto server")
+    args = parser.parse_args(argv)
+    if args.stack and args.queue:
+        source, target = stack_queue_urls(args.stack, args.queue, args.endpoint_url)
+    elif args.source and args.target:
+        source, target = args.source, args.target
+    else:
+        parser.error("give --stack and --queue, or --from and --to")
+    moved = redrive(boto3.client("sqs", endpoint_url=args.endpoint_url), source, target, args.max)
+    print(f"moved {moved} message(s) from {source} to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
