@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint template unit demo demo-stack build clean
+.PHONY: test lint template unit demo demo-stack clean
 
 $(VENV)/.installed: requirements-dev.txt layers/connectors/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ unit: $(VENV)/.installed
 # Everything CI checks: lint, template checks and a real `sam build`, then the whole test suite.
 test: lint template unit
 
-build: template
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+
+# The main job, locally: sandbox vendors, moto, the template's API and queues; one deletion.
+demo: $(VENV)/.installed
+	$(PY) -m tools.demo
+
+# The same, then the stack keeps running on 127.0.0.1:3000 for curl until Ctrl-C.
+demo-stack: $(VENV)/.installed
+	$(PY) -m tools.demo --serve

@@ -57,7 +57,7 @@ from email.message import Message
 from fnmatch import fnmatch
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 LOG = logging.getLogger("sam_local")
@@ -465,9 +465,12 @@ class FunctionWorker:
     next invocation starts a fresh one (a cold start).
     """
 
-    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self, spec: FunctionSpec, environment: Mapping[str, str], logs: TextIO | None = None
+    ) -> None:
         self.spec = spec
         self._environment = dict(environment)
+        self._logs = logs or sys.stderr  # where the function's logs go, as CloudWatch would get them
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -475,12 +478,12 @@ class FunctionWorker:
     def invoke(self, event: Any) -> InvokeResult:
         with self._lock:
             request_id = str(uuid.uuid4())
-            _log_line(f"START RequestId: {request_id} Version: $LATEST")
+            self._log(f"START RequestId: {request_id} Version: $LATEST")
             started = time.monotonic()
             result = self._invoke(request_id, event)
             duration_ms = (time.monotonic() - started) * 1000
-            _log_line(f"END RequestId: {request_id}")
-            _log_line(
+            self._log(f"END RequestId: {request_id}")
+            self._log(
                 f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
                 f"Memory Size: {self.spec.memory_mb} MB"
             )
@@ -489,6 +492,10 @@ class FunctionWorker:
     def stop(self) -> None:
         with self._lock:
             self._discard()
+
+    def _log(self, text: str) -> None:
+        self._logs.write(text + "\n")
+        self._logs.flush()
 
     def _invoke(self, request_id: str, event: Any) -> InvokeResult:
         if self._process is None:
@@ -531,6 +538,7 @@ class FunctionWorker:
             [*command, self.spec.handler, *paths],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=self._logs,
             cwd=self.spec.code_dir,
             env=self._environment,
             text=True,
@@ -580,11 +588,6 @@ def _pump_lines(stream: Any, lines: queue.Queue[str | None]) -> None:
     for line in stream:
         lines.put(line)
     lines.put(None)  # end of stream: the process exited
-
-
-def _log_line(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
 
 
 # --------------------------------------------------------------------------- the function's process
@@ -1372,6 +1375,7 @@ class LocalRuntime:
         stack_name: str = DEFAULT_STACK_NAME,
         region: str = DEFAULT_REGION,
         aws_port: int = 0,
+        logs: TextIO | None = None,
     ) -> None:
         """env_vars: SAM's --env-vars content or file; secrets: {SecretLogicalId: value} or file
         (default tools/secrets.local.json, else tools/secrets.example.json); endpoint_url: an
@@ -1388,6 +1392,7 @@ class LocalRuntime:
         self.sqs_sources = sqs_event_sources(self.functions)
         self._endpoint_url = endpoint_url
         self._aws_port = aws_port
+        self._logs = logs
         self._moto: subprocess.Popen[bytes] | None = None
         self._aws_started = False
         self._workers: dict[str, FunctionWorker] = {}
@@ -1522,7 +1527,7 @@ class LocalRuntime:
             if logical_id not in self._workers:
                 spec = self._spec(logical_id)
                 self.start_aws()
-                self._workers[logical_id] = FunctionWorker(spec, self.environment(logical_id))
+                self._workers[logical_id] = FunctionWorker(spec, self.environment(logical_id), self._logs)
             return self._workers[logical_id]
 
 

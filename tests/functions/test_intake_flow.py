@@ -116,9 +116,18 @@ def test_one_request_reaches_its_vendors_and_the_receipt_shows_each_outcome(rela
     assert "serves none of these identifiers for delete_profile" in answer["skipped"]["braze"]
     assert relay.get("r-1")[1]["status"] == "pending"
 
-    for vendor in answer["vendors"]:
-        assert relay.deliver(vendor) == {"batchItemFailures": []}
+    assert relay.deliver("clevertap") == {"batchItemFailures": []}
+    receipt = relay.get("r-1")[1]
+    assert receipt["status"] == "in_progress"
+    assert sorted((a["vendor"], a["identifier"]) for a in receipt["awaiting"]) == [
+        ("dfinery", "email"),
+        ("dfinery", "external_id"),
+        ("dfinery", "guid"),
+        ("dfinery", "phone_number"),
+    ]
+    assert relay.deliver("dfinery") == {"batchItemFailures": []}
     status, receipt = relay.get("r-1")
+    assert receipt["awaiting"] == []
     assert status == 200 and receipt["status"] == "completed"
     assert outcomes(receipt) == {
         ("clevertap", "external_id"): ("deleted", 1),

@@ -3,24 +3,25 @@ import pytest
 from erasure.ledger import overall_status
 
 
-def items(*pairs):
-    return [{"vendor": vendor, "outcome": outcome} for vendor, outcome in pairs]
+def items(*outcomes):
+    return [{"outcome": outcome} for outcome in outcomes]
 
 
 @pytest.mark.parametrize(
-    ("targeted", "outcomes", "status"),
+    ("outcomes", "awaiting", "status"),
     [
-        ([], [], "completed"),  # every vendor skipped: nothing to erase anywhere
-        (["braze", "insider"], [], "pending"),
-        (["braze", "insider"], items(("braze", "deleted")), "in_progress"),  # insider not reached yet
-        (["braze"], items(("braze", "deleted"), ("braze", "skipped")), "completed"),
-        (["braze", "insider"], items(("braze", "deleted"), ("insider", "already_absent")), "completed"),
-        (["braze", "insider"], items(("braze", "deleted"), ("insider", "transient")), "partially_completed"),
-        (["braze", "insider"], items(("braze", "deleted"), ("insider", "refused")), "partially_completed"),
-        (["braze", "insider"], items(("braze", "refused"), ("insider", "refused")), "failed"),
-        (["braze", "insider"], items(("braze", "refused"), ("insider", "throttled")), "in_progress"),
-        (["braze"], items(("braze", "unauthorized")), "in_progress"),
+        ([], 0, "completed"),  # every vendor skipped: nothing to erase anywhere
+        ([], 3, "pending"),
+        (items("deleted"), 1, "in_progress"),  # another vendor or identifier not reached yet
+        (items("deleted", "skipped"), 0, "completed"),
+        (items("deleted", "already_absent"), 0, "completed"),
+        (items("deleted", "transient"), 0, "partially_completed"),
+        (items("deleted", "refused"), 0, "partially_completed"),
+        (items("refused", "refused"), 0, "failed"),
+        (items("refused"), 1, "in_progress"),
+        (items("refused", "throttled"), 0, "in_progress"),
+        (items("unauthorized"), 0, "in_progress"),
     ],
 )
-def test_overall_status(targeted, outcomes, status):
-    assert overall_status(targeted, outcomes) == status
+def test_overall_status(outcomes, awaiting, status):
+    assert overall_status(outcomes, awaiting) == status

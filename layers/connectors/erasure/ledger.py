@@ -186,9 +186,18 @@ class Ledger:
         request = next((i for i in items if i["item"] == REQUEST_ITEM), {})
         outcomes = [_outcome_view(i) for i in items if i["item"].startswith(OUTCOME_PREFIX)]
         targeted = list(request.get("vendors_targeted", ())) or sorted({o["vendor"] for o in outcomes})
+        # Every targeted vendor writes an outcome for every identifier of the request (skipped
+        # included), so a pair without one is still on its way, even if its vendor has begun.
+        answered = {(o["vendor"], o["id_hash"]) for o in outcomes}
+        awaiting = [
+            {"vendor": vendor, **identifier}
+            for vendor in targeted
+            for identifier in request.get("identifiers", [])
+            if (vendor, identifier["id_hash"]) not in answered
+        ]
         receipt = {
             "request_id": request_id,
-            "status": request.get("status") or overall_status(targeted, outcomes),
+            "status": request.get("status") or overall_status(outcomes, len(awaiting)),
             "action": request.get("action"),
             "created_at": request.get("created_at"),
             "requested_at": request.get("requested_at"),
@@ -197,6 +206,7 @@ class Ledger:
                 vendor: sorted((o for o in outcomes if o["vendor"] == vendor), key=lambda o: o["identifier"])
                 for vendor in targeted
             },
+            "awaiting": awaiting,
             "skipped": request.get("vendors_skipped", {}),
         }
         if request.get("errors"):
@@ -207,21 +217,19 @@ class Ledger:
         return int(time.time()) + self.ttl_seconds
 
 
-def overall_status(targeted: list[str], outcomes: list[dict[str, Any]]) -> str:
-    """pending → in_progress → completed | partially_completed | failed, from the outcomes."""
-    if not targeted:
-        return "completed"  # every vendor was skipped: nothing to erase anywhere
+def overall_status(outcomes: list[dict[str, Any]], awaiting: int) -> str:
+    """pending → in_progress → completed | partially_completed | failed, from the outcomes and
+    the number of (vendor, identifier) pairs with none yet."""
     states = [Outcome(o["outcome"]) for o in outcomes]
-    waiting = {v for v in targeted if not any(o["vendor"] == v for o in outcomes)}
     successes = [s for s in states if s.is_success]
-    if not states:
-        return "pending"
-    if len(successes) == len(states) and not waiting:
-        return "completed"
     unsuccessful = [s for s in states if not s.is_success]
+    if not states:
+        return "completed" if not awaiting else "pending"  # no pair at all: every vendor skipped
+    if not unsuccessful and not awaiting:
+        return "completed"
     if successes and unsuccessful:
         return "partially_completed"
-    if not successes and not waiting and all(s.is_final for s in unsuccessful):
+    if not successes and not awaiting and all(s.is_final for s in unsuccessful):
         return "failed"
     return "in_progress"
 

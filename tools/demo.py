@@ -1,0 +1,185 @@
+"""The whole relay on this machine: no AWS account, no Docker.
+
+Starts the vendor sandbox (all four vendors), moto with the template's queues, table and secrets,
+the template's API routes and SQS mappings (tools.sam_local); submits the sample deletion from
+events/deletion.json through the signed API, waits for every vendor, prints the receipt as a table
+and the sandbox's people before and after, then stops everything.
+
+    python -m tools.demo            # run once (exit 1 unless every deletion completed)
+    python -m tools.demo --serve    # then keep the stack running for curl, until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tools.sam_local import LocalRuntime
+from tools.vendor_sandbox import DEFAULT_SEED, VendorSandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+DELETION = ROOT / "events" / "deletion.json"
+URL_SETTINGS = ("BRAZE_REST_ENDPOINT", "CLEVERTAP_API_URL", "INSIDER_API_URL", "DFINERY_API_URL")
+# The local API checks that a request is SigV4-signed, not by whom: any key pair will do.
+LOCAL_KEYS = Credentials("AKIALOCALDEMO0000000", "local-demo-secret")
+REGION = "us-east-1"
+# Jane, the person events/deletion.json erases, as each vendor holds her.
+JANE = {
+    "braze": {"users": [{"primary": "jane-2024", "deprecated": ["jane-legacy-7"]}]},
+    "clevertap": {"profiles": [{"identity": "jane-2024", "guid": "ct-guid-jane"}]},
+    "insider": {
+        "users": [{"email": "jane@example.com", "phone_number": "+6591234567", "uuid": "jane-uuid-1"}]
+    },
+    "dfinery": {"profiles": ["jane-2024"]},
+}
+FINAL_STATUSES = {"completed", "failed", "rejected"}
+
+
+def signed(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    """A SigV4-signed call to the relay API, as an AWS_IAM caller makes it."""
+    data = json.dumps(body) if body is not None else None
+    request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
+    SigV4Auth(LOCAL_KEYS, "execute-api", REGION).add_auth(request)
+    response = urllib3.request(method, url, body=data, headers=dict(request.headers), timeout=30)
+    return response.status, json.loads(response.data or b"null")
+
+
+def settled(receipt: dict[str, Any]) -> bool:
+    """Every targeted vendor has answered for every identifier, and nothing waits for a retry."""
+    if receipt["status"] in FINAL_STATUSES:
+        return True
+    outcomes = [o for items in receipt["vendors"].values() for o in items]
+    retrying = any(o["outcome"] in ("throttled", "transient", "unauthorized") for o in outcomes)
+    return not receipt["awaiting"] and not retrying
+
+
+def wait_for_receipts(api: str, request_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    receipts: dict[str, dict[str, Any]] = {}
+    while True:
+        for request_id in request_ids:
+            receipts[request_id] = signed("GET", f"{api}/v1/deletions/{request_id}")[1]
+        if all(settled(r) for r in receipts.values()) or time.monotonic() > deadline:
+            return receipts
+        time.sleep(0.5)
+
+
+def receipt_table(receipts: dict[str, dict[str, Any]]) -> str:
+    rows = [
+        ("request", "status", "vendor", "identifier", "id hash", "outcome", "HTTP", "tries", "completed at")
+    ]
+    for request_id, receipt in receipts.items():
+        for vendor, outcomes in receipt["vendors"].items():
+            for o in outcomes:
+                rows.append(
+                    (
+                        request_id,
+                        receipt["status"],
+                        vendor,
+                        o["identifier"],
+                        o["id_hash"][:12],
+                        o["outcome"],
+                        str(o["last_http_status"] or "-"),
+                        str(o["attempts"]),
+                        o["completed_at"] or "-",
+                    )
+                )
+        for vendor, reason in receipt["skipped"].items():
+            rows.append((request_id, receipt["status"], vendor, "-", "-", "skipped", "-", "0", reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
+        if n == 0:
+            lines.append("-" * (sum(widths) + 2 * len(widths) + 12))
+    return "\n".join(lines)
+
+
+def people(state: dict[str, Any]) -> str:
+    lines = []
+    for vendor, holdings in state.items():
+        for kind, entries in holdings.items():
+            for entry in entries:
+                lines.append(f"  {vendor:<10} {kind:<9} {json.dumps(entry, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def curl_examples(api: str) -> str:
+    json_header = "-H 'Content-Type: application/json'"
+    sign = (
+        f'--aws-sigv4 "aws:amz:{REGION}:execute-api" --user "{LOCAL_KEYS.access_key}:{LOCAL_KEYS.secret_key}"'
+    )
+    body = json.dumps({"action": "delete_profile", "identity": {"external_id": "u1"}})
+    return "\n".join(
+        [
+            f"  curl -s {sign} {json_header} -d '{body}' {api}/v1/deletions",
+            f"  curl -s {sign} {api}/v1/deletions/<request_id>",
+            f"  curl -s {sign} {json_header} -d @events/deletion.json {api}/v1/deletions",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true", help="keep the stack running after the demo")
+    parser.add_argument("--api-port", type=int, default=None, help="default: 3000 with --serve, else any")
+    parser.add_argument("--sandbox-port", type=int, default=None, help="default: 8700 with --serve, else any")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for every vendor")
+    parser.add_argument("--logs", default=".demo/functions.log", help="where the functions' logs go")
+    args = parser.parse_args(argv)
+    api_port = args.api_port if args.api_port is not None else (3000 if args.serve else 0)
+    sandbox_port = args.sandbox_port if args.sandbox_port is not None else (8700 if args.serve else 0)
+    Path(args.logs).parent.mkdir(parents=True, exist_ok=True)
+
+    with open(args.logs, "w") as logs, VendorSandbox(port=sandbox_port) as sandbox:
+        sandbox.seed(DEFAULT_SEED)
+        sandbox.seed(JANE)
+        env_vars = {"Parameters": {setting: sandbox.url for setting in URL_SETTINGS}}
+        with LocalRuntime(ROOT / "template.yaml", env_vars=env_vars, logs=logs) as runtime:
+            api = runtime.serve_api(api_port)
+            runtime.start_event_sources()
+            print(f"vendor sandbox {sandbox.url} · local AWS (moto) {runtime.endpoint_url} · API {api}")
+            print(f"function logs: {args.logs}\n")
+            before = sandbox.state()
+
+            deletion = json.loads(DELETION.read_text())
+            status, answer = signed("POST", f"{api}/v1/deletions", deletion)
+            print(f"POST /v1/deletions (events/deletion.json) -> {status}")
+            for result in answer["results"]:
+                print(f"  {result['request_id']}: sent to {', '.join(result['vendors']) or 'no vendor'}")
+            started = time.monotonic()
+            receipts = wait_for_receipts(api, [r["request_id"] for r in answer["results"]], args.timeout)
+            print(f"\nreceipts (GET /v1/deletions/<id>) after {time.monotonic() - started:.1f} s:\n")
+            print(receipt_table(receipts))
+            print("\nthe vendors' people before:\n" + people(before))
+            print("\nand after:\n" + people(sandbox.state()))
+            completed = all(r["status"] == "completed" for r in receipts.values())
+            print(f"\n{'every deletion completed' if completed else 'NOT every deletion completed'}")
+
+            if args.serve:
+                print(f"\nthe stack keeps running; try (curl 7.75+ signs requests):\n{curl_examples(api)}")
+                print("Ctrl-C stops it.")
+                stop = threading.Event()
+                signal.signal(signal.SIGTERM, lambda *_: stop.set())
+                with contextlib.suppress(KeyboardInterrupt):
+                    stop.wait()
+    return 0 if completed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
