@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from erasure.observability import IdentifierHasher, logger
 from erasure.outcomes import Outcome
-from erasure.relay import IdentifierResult
+from erasure.relay import IdentifierResult, outcome_view
 from erasure.request import InvalidRequest, decoded_json
 
 # When the vendor gave no wait, how long a caller should hold off before asking again.
@@ -43,21 +43,6 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         )
 
 
-def outcome_entry(result: IdentifierResult, hasher: IdentifierHasher) -> dict[str, Any]:
-    """One identifier's outcome as answered and stored: its type and keyed hash, never its value."""
-    verdict = result.verdict
-    return {
-        "vendor": result.vendor,
-        "identifier": result.identifier.label,
-        "id_hash": hasher(result.identifier),
-        "outcome": str(verdict.outcome),
-        "reason": verdict.reason,
-        "http_status": verdict.http_status,
-        "retry_after": verdict.retry_after,
-        "attempted_at": result.attempted_at,
-    }
-
-
 def outcomes_response(
     request_id: str, vendor: str, results: list[IdentifierResult], hasher: IdentifierHasher
 ) -> Response:
@@ -70,6 +55,6 @@ def outcomes_response(
     body = {
         "request_id": request_id,
         "vendor": vendor,
-        "outcomes": [outcome_entry(r, hasher) for r in results],
+        "outcomes": [outcome_view(r, hasher) for r in results],
     }
     return json_response(status, body, headers)

@@ -22,7 +22,7 @@ from erasure.aws import ledger_table, ledger_ttl_days
 from erasure.ledger import Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import Outcome
-from erasure.relay import IdentifierResult, Relay
+from erasure.relay import IdentifierResult, Relay, outcome_view
 from erasure.request import DeletionRequest, InvalidRequest, decoded_json, parse, utc_timestamp
 from erasure.settings import load_hash_key, load_vendor_settings
 from erasure.vendors import CONNECTORS
@@ -118,19 +118,8 @@ def parse_record(record: dict) -> DeletionRequest | InvalidRequest:
 
 def log_results(results: list[IdentifierResult], hasher: IdentifierHasher) -> None:
     for result in results:
-        verdict = result.verdict
         logger.info(
-            "identifier outcome",
-            extra={
-                "request_id": result.request_id,
-                "vendor": result.vendor,
-                "identifier": result.identifier.label,
-                "id_hash": hasher(result.identifier),
-                "outcome": str(verdict.outcome),
-                "reason": verdict.reason,
-                "http_status": verdict.http_status,
-                "retry_after": verdict.retry_after,
-            },
+            "identifier outcome", extra={"request_id": result.request_id, **outcome_view(result, hasher)}
         )
 
 

@@ -36,6 +36,21 @@ class IdentifierResult:
     attempted_at: str | None  # None when nothing was sent for it
 
 
+def outcome_view(result: IdentifierResult, hasher: IdentifierHasher) -> dict:
+    """One identifier's outcome as answered and logged: its type and keyed hash, never its value."""
+    verdict = result.verdict
+    return {
+        "vendor": result.vendor,
+        "identifier": result.identifier.label,
+        "id_hash": hasher(result.identifier),
+        "outcome": str(verdict.outcome),
+        "reason": verdict.reason,
+        "http_status": verdict.http_status,
+        "retry_after": verdict.retry_after,
+        "attempted_at": result.attempted_at,
+    }
+
+
 class Relay:
     def __init__(
         self,

@@ -71,6 +71,18 @@ def url_from_env(env: Mapping[str, str], variable: str, default: str | None = No
     return value.rstrip("/")
 
 
+def url_or_named_host(
+    env: Mapping[str, str], url_variable: str, name_variable: str, hosts: Mapping[str, str], name: str
+) -> str:
+    """A base URL setting if given, else the documented host of a named instance or region."""
+    url = url_from_env(env, url_variable)
+    if url:
+        return url
+    if name not in hosts:
+        raise ConfigError(f"{name_variable} must be one of {', '.join(hosts)} (or set {url_variable})")
+    return f"https://{hosts[name]}"
+
+
 def error_text(body: object) -> str:
     """The human part of a vendor's error body, whatever envelope it uses."""
     if isinstance(body, dict):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from erasure.http import HttpAnswer, HttpRequest, json_body
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import ConfigError, Connector, Target, error_text, url_from_env
+from erasure.vendors.base import Connector, Target, error_text, url_or_named_host
 
 # Documented REST hosts by dashboard instance. EU lives on .braze.eu, not .braze.com.
 INSTANCE_HOSTS = {
@@ -40,14 +40,8 @@ class Braze(Connector):
     default_concurrency = 4
 
     def base_url(self, env: Mapping[str, str]) -> str:
-        endpoint = url_from_env(env, "BRAZE_REST_ENDPOINT")
-        if endpoint:
-            return endpoint
         instance = env.get("BRAZE_INSTANCE", "").strip().upper()
-        if instance not in INSTANCE_HOSTS:
-            known = ", ".join(INSTANCE_HOSTS)
-            raise ConfigError(f"BRAZE_INSTANCE must be one of {known} (or set BRAZE_REST_ENDPOINT)")
-        return f"https://{INSTANCE_HOSTS[instance]}"
+        return url_or_named_host(env, "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS, instance)
 
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
         return HttpRequest(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from erasure.http import HttpAnswer, HttpRequest, json_body
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, Identifier, IdentifierType
-from erasure.vendors.base import ConfigError, Connector, Target, error_text, url_from_env
+from erasure.vendors.base import Connector, Target, error_text, url_or_named_host
 
 REGION_HOSTS = {
     "in1": "in1.api.clevertap.com",
@@ -40,14 +40,8 @@ class CleverTap(Connector):
         return _FIELD[identifier.type]
 
     def base_url(self, env: Mapping[str, str]) -> str:
-        url = url_from_env(env, "CLEVERTAP_API_URL")
-        if url:
-            return url
         region = env.get("CLEVERTAP_REGION", "").strip().lower()
-        if region not in REGION_HOSTS:
-            known = ", ".join(REGION_HOSTS)
-            raise ConfigError(f"CLEVERTAP_REGION must be one of {known} (or set CLEVERTAP_API_URL)")
-        return f"https://{REGION_HOSTS[region]}"
+        return url_or_named_host(env, "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS, region)
 
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
         field = _FIELD[targets[0].identifier.type]
