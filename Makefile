@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint template unit demo demo-stack clean
+.PHONY: test lint template unit demo demo-stack bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/connectors/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ demo: $(VENV)/.installed
 # The same, then the stack keeps running on 127.0.0.1:3000 for curl until Ctrl-C.
 demo-stack: $(VENV)/.installed
 	$(PY) -m tools.demo --serve
+
+# Figures (throughput, bulk intake time) printed, never asserted.
+bench: $(VENV)/.installed
+	PYTHONPATH=layers/connectors $(PY) -m tools.benchmark

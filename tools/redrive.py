@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import boto3
 
 BATCH = 10
+ORIGINAL_MESSAGE_ID = "original_message_id"  # read by erasure.entry.delivery_id
 
 
 def redrive(sqs, source_dlq: str, target: str, limit: int | None = None) -> int:
@@ -30,18 +31,16 @@ def redrive(sqs, source_dlq: str, target: str, limit: int | None = None) -> int:
             QueueUrl=source_dlq,
             MaxNumberOfMessages=wanted,
             MessageAttributeNames=["All"],
+            AttributeNames=["All"],
             VisibilityTimeout=60,
             WaitTimeSeconds=1,
         ).get("Messages", [])
         if not messages:
             break
         entries = [
-            {"Id": str(n), "MessageBody": m["Body"], "MessageAttributes": m.get("MessageAttributes", {})}
+            {"Id": str(n), "MessageBody": m["Body"], "MessageAttributes": _kept(m)}
             for n, m in enumerate(messages)
         ]
-        for entry in entries:
-            if not entry["MessageAttributes"]:
-                del entry["MessageAttributes"]
         answer = sqs.send_message_batch(QueueUrl=target, Entries=entries)
         accepted = [messages[int(s["Id"])] for s in answer.get("Successful", [])]
         if accepted:
@@ -54,6 +53,14 @@ def redrive(sqs, source_dlq: str, target: str, limit: int | None = None) -> int:
             codes = sorted({f["Code"] for f in answer["Failed"]})
             raise RuntimeError(f"{len(answer['Failed'])} message(s) not accepted by the queue: {codes}")
     return moved
+
+
+def _kept(message: dict) -> dict:
+    """The message's attributes, plus the id it had before the DLQ: a request without a
+    request_id is known by that id, and must stay the same request when it comes back."""
+    attributes = dict(message.get("MessageAttributes") or {})
+    attributes.setdefault(ORIGINAL_MESSAGE_ID, {"DataType": "String", "StringValue": message["MessageId"]})
+    return attributes
 
 
 def stack_queue_urls(stack: str, queue: str, endpoint_url: str | None) -> tuple[str, str]:

@@ -47,6 +47,22 @@ def test_reads_removal_errors_in_every_shape(httpserver, make_relay, errors):
     assert "primary-9" not in results[1][0].verdict.reason  # the vendor quoted the id: redacted
 
 
+def test_an_error_quoting_an_id_is_pinned_on_that_whole_id(httpserver, make_relay):
+    httpserver.expect_oneshot_request(PATH).respond_with_json(
+        {"message": "success", "removed_ids": [], "removal_errors": ["could not remove 12: primary id"]}, 201
+    )
+    results = make_relay("braze").run(removal("1", "12"))
+    assert [r[0].verdict.outcome for r in results] == ["transient", "refused"]
+
+
+def test_an_unknown_error_is_not_taken_for_an_absent_id(httpserver, make_relay):
+    httpserver.expect_oneshot_request(PATH).respond_with_json(
+        {"message": "success", "removed_ids": [], "removal_errors": [["Unknown error, please retry", 0]]}, 201
+    )
+    (results,) = make_relay("braze").run(removal("old-1"))
+    assert results[0].verdict.outcome != "already_absent"
+
+
 def test_an_id_neither_removed_nor_in_error_is_not_claimed_deleted(httpserver, make_relay):
     httpserver.expect_oneshot_request(PATH).respond_with_json(
         {"message": "success", "removed_ids": [], "removal_errors": []}, 201
@@ -63,6 +79,7 @@ def test_an_id_neither_removed_nor_in_error_is_not_claimed_deleted(httpserver, m
         (401, {"message": "Invalid API key"}, "unauthorized"),
         (403, {"message": "Insufficient permissions"}, "unauthorized"),
         (404, {"message": "Not found"}, "unauthorized"),
+        (301, {"message": "Moved"}, "unauthorized"),  # redirects are not followed: a wrong host
         (500, {"message": "Internal error"}, "transient"),
         (503, None, "transient"),
     ],

@@ -56,6 +56,8 @@ def test_too_many_concurrent_requests_is_throttled_and_stops_the_batch(httpserve
         (200, {"status": "fail", "error": "Invalid Passcode", "code": 401}, "unauthorized"),
         (200, {"status": "fail", "error": "Bad request", "code": 400}, "refused"),
         (200, {"status": "partial"}, "transient"),
+        (200, {"status": "fail", "error": "Too many concurrent requests"}, "throttled"),
+        (200, {"status": "fail", "error": "Something went wrong"}, "transient"),
         (200, "not json", "transient"),
         (400, {"status": "fail", "error": "identity and guid both present", "code": 400}, "refused"),
         (401, {"status": "fail", "error": "Unauthorized", "code": 401}, "unauthorized"),
@@ -71,6 +73,19 @@ def test_classifies_the_envelope_and_statuses(httpserver, make_relay, status, bo
     httpserver.expect_oneshot_request(PATH).respond_with_response(Response(data, status))
     (results,) = make_relay("clevertap").run([request({"external_id": "client-1"})])
     assert results[0].verdict.outcome == outcome
+
+
+def test_a_refusal_of_a_whole_call_falls_only_on_the_identifier_it_is_about(httpserver, make_relay):
+    def answer(req):
+        if "client-bad" in req.get_json()["identity"]:
+            return Response(json.dumps({"status": "fail", "error": "Invalid identity", "code": 400}), 400)
+        return Response(json.dumps(SUCCESS), 200)
+
+    httpserver.expect_request(PATH).respond_with_handler(answer)
+    people = ["client-1", "client-2", "client-bad", "client-4", "client-5"]
+    results = make_relay("clevertap").run([request({"external_id": p}) for p in people])
+    assert [r[0].verdict.outcome for r in results] == ["deleted", "deleted", "refused", "deleted", "deleted"]
+    assert len(httpserver.log) <= 2 * len(people)
 
 
 def test_identifier_removal_is_not_served(httpserver, make_relay):

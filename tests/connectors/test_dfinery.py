@@ -46,7 +46,7 @@ def test_request_datetime_is_utc_with_milliseconds_and_z(httpserver, make_relay)
     ("status", "body", "outcome"),
     [
         (200, {**OK, "code": 20000}, "deleted"),  # a numeric code is read the same
-        (200, {**OK, "data": False}, "already_absent"),
+        (200, {**OK, "data": False}, "deleted"),  # undocumented; the code says OK
         (200, failure("40000", "BAD_REQUEST"), "refused"),
         (200, failure("40001", "VALIDATION_FAILURE"), "refused"),
         (200, failure("40101", "INVALID_SERVICE_ID"), "unauthorized"),
@@ -54,7 +54,9 @@ def test_request_datetime_is_utc_with_milliseconds_and_z(httpserver, make_relay)
         (200, failure("40402", "TOO_MANY_EVENTS"), "throttled"),
         (200, failure("40403", "TOO_MANY_USER_PROFILES"), "throttled"),
         (200, failure("50000", "INTERNAL_SERVER_ERROR"), "transient"),
-        (200, failure("49999", "SOMETHING_NEW"), "refused"),
+        (200, failure("49999", "SOMETHING_NEW"), "transient"),  # undocumented: not proof of anything
+        (429, {"code": "429", "message": "Too Many Requests"}, "throttled"),  # a gateway's body
+        (401, {"code": "401", "message": "Unauthorized"}, "unauthorized"),
         (200, {"unexpected": True}, "transient"),
         (400, failure("40001", "VALIDATION_FAILURE"), "refused"),
         (429, None, "throttled"),

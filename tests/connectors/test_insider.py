@@ -1,5 +1,7 @@
 """Insider DELETE /api/user/v1/identity against a real local server."""
 
+import json
+
 import pytest
 
 from erasure.relay import _BatchSender
@@ -51,6 +53,9 @@ def test_one_call_per_identifier_with_a_lowercase_partner_name(httpserver, make_
     ("status", "body", "outcome"),
     [
         (200, "", "deleted"),
+        (200, {}, "deleted"),
+        (200, {"success": False, "message": "Partner token authentication failed."}, "transient"),
+        (200, {"error": "rejected: too many requests"}, "transient"),
         (
             400,
             {"error": "you cannot delete the sole identifier specified for a user: bad request"},
@@ -85,6 +90,20 @@ def test_the_sole_identifier_refusal_keeps_the_vendor_reason(httpserver, make_re
     assert results[0].verdict.reason.startswith("you cannot delete the sole identifier")
 
 
+def test_an_identifier_echoed_json_escaped_is_redacted(httpserver, make_relay):
+    name = "Zoë-Müller-88/x"
+    httpserver.expect_oneshot_request(PATH).respond_with_data(
+        '{"error": "no such user for these identifiers '
+        + json.dumps(name)[1:-1].replace("/", "\\/")
+        + ': no data"}',
+        404,
+    )
+    (results,) = make_relay("insider").run([removal({"custom": {"name": name}})])
+    reason = results[0].verdict.reason
+    assert results[0].verdict.outcome == "already_absent"
+    assert "<identifier>" in reason and "M\\u00fcller" not in reason and "Müller" not in reason
+
+
 def test_429_keeps_retry_after_and_sends_nothing_more(httpserver, make_relay):
     httpserver.expect_oneshot_request(PATH).respond_with_json(
         {"error": "rejected: too many requests"}, 429, headers={"Retry-After": "17"}
@@ -104,8 +123,8 @@ def test_a_body_over_5_mb_is_refused_without_a_call(httpserver, make_relay):
         [Target(target_request, huge)], "http://127.0.0.1", relay.settings.credentials
     )
     assert len(call.body) > relay.connector.max_body_bytes
-    verdicts, attempted_at = _BatchSender(relay, None)([Target(target_request, huge)])
-    assert verdicts[0].outcome == "refused" and "5242880 bytes" in verdicts[0].reason
+    ((verdict, attempted_at),) = _BatchSender(relay, None)([Target(target_request, huge)])
+    assert verdict.outcome == "refused" and "5242880 bytes" in verdict.reason
     assert attempted_at is None and httpserver.log == []
 
 

@@ -54,7 +54,9 @@ class Relay:
     def deliver(self, queue):
         """One poll of an event source mapping: receive, invoke, delete what did not fail."""
         url = self.queue_urls[queue]
-        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        messages = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
         messages = messages.get("Messages", [])
         self.received[queue] = messages
         if not messages:
@@ -276,7 +278,7 @@ def test_a_crash_before_every_vendor_is_sent_is_completed_by_the_next_delivery(r
     monkeypatch.setenv("DFINERY_QUEUE_URL", missing)
     relay.intake = load_function("intake").lambda_handler
     status, body = relay.post({"request_id": "r-8", "identity": {"external_id": "u8"}})
-    assert status == 503 and "submit the same request again" in body["message"]
+    assert (status, body["request_ids"]) == (503, ["r-8"])
     assert relay.waiting("clevertap") == 1
 
     monkeypatch.setenv("DFINERY_QUEUE_URL", relay.queue_urls["dfinery"])
@@ -328,3 +330,14 @@ def test_dead_letters_are_redriven_after_the_cause_is_fixed_and_the_ledger_count
     assert receipt["status"] == "completed"
     assert outcomes(receipt)[("dfinery", "external_id")] == ("deleted", 2)
     assert "Messages" not in relay.sqs.receive_message(QueueUrl=dlq)
+
+
+def test_a_redriven_request_without_request_id_stays_the_same_request(relay, capsys):
+    dlq = relay.sqs.create_queue(QueueName="erasure-relay-intake-dlq")["QueueUrl"]
+    dead_id = relay.sqs.send_message(
+        QueueUrl=dlq, MessageBody=json.dumps({"identity": {"external_id": "u12"}})
+    )["MessageId"]
+    assert redrive_main(["--from", dlq, "--to", relay.queue_urls["intake"]]) == 0
+    assert relay.deliver("intake") == {"batchItemFailures": []}
+    status, receipt = relay.get(dead_id)  # SQS keeps a message's id when it moves it to the DLQ
+    assert (status, receipt["request_id"]) == (200, dead_id)

@@ -16,6 +16,8 @@ NOW = 1_700_000_000.0
         ({"X-Rate-Limit-Reset": "30"}, 30.0),  # a duration, not a time
         ({"X-RateLimit-Reset": str(int(NOW) - 10)}, 0.0),  # already past
         ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "inf"}, 43200.0),  # capped at SQS's longest visibility timeout
+        ({"Retry-After": "nan"}, None),
         ({}, None),
     ],
 )

@@ -62,7 +62,9 @@ def test_a_valid_request_id_is_found_in_an_otherwise_bad_body():
         ({"identity": {"external_id": "x" * 513}}, "identity.external_id", "longer than 512"),
         ({"identity": {"fax": "1"}}, "identity.fax", "unknown identifier type"),
         ({"identity": {"custom": {}}}, "identity.custom", "non-empty object"),
-        ({"identity": {"custom": {"bad name": "v"}}}, "identity.custom.bad name", "name must be"),
+        ({"identity": {"custom": {"bad name": "v"}}}, "identity.custom.#0", "name must be"),
+        ({"identity": {"jane@example.com": "v"}}, "identity.#0", "unknown identifier type"),
+        ({"identity": {"uuid": "u"}, "+6598765432": 1}, "#1", "unknown field"),
         ({"identity": {"uuid": "u"}, "action": "erase"}, "action", "must be one of"),
         ({"identity": {"uuid": "u"}, "request_id": "x" * 129}, "request_id", "longer than 128"),
         ({"identity": {"uuid": "u"}, "request_id": "a b"}, "request_id", "only letters"),
@@ -74,6 +76,14 @@ def test_a_valid_request_id_is_found_in_an_otherwise_bad_body():
 )
 def test_names_the_bad_field_and_why(body, field, reason):
     assert reason in fields(body)[field]
+
+
+def test_a_default_request_id_is_checked_like_a_given_one():
+    assert (
+        "only letters"
+        in fields({"identity": {"uuid": "u"}}, default_request_id="jane@example.com")["request_id"]
+    )
+    assert parse({"identity": {"uuid": "u"}}, default_request_id="key-1").request_id == "key-1"
 
 
 def test_every_bad_field_is_reported_at_once():

@@ -27,9 +27,14 @@ from erasure.request import DeletionRequest, InvalidRequest, decoded_json, parse
 from erasure.settings import load_hash_key, load_vendor_settings
 from erasure.vendors import CONNECTORS
 
-# Longest SQS visibility timeout; transient failures back off from 30 s, doubling per receive.
-MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+# Transient failures back off from 30 s, doubling per receive, up to 15 min; with the queues'
+# maxReceiveCount of 20 that rides out about 3.5 hours of vendor outage before the DLQ.
 TRANSIENT_BACKOFF_SECONDS = 30
+MAX_BACKOFF_SECONDS = 15 * 60
+# A wait the vendor gave that is already over (a reset time just past) still gets a few seconds.
+MIN_THROTTLE_WAIT_SECONDS = 5
+# Set by tools.redrive: the id a message had before it went to a dead-letter queue.
+ORIGINAL_MESSAGE_ID = "original_message_id"
 
 
 class RetryLater(Exception):
@@ -111,9 +116,16 @@ def parse_record(record: dict) -> DeletionRequest | InvalidRequest:
     sent_at = utc_timestamp(datetime.fromtimestamp(int(sent_ms) / 1000, UTC)) if sent_ms else None
     try:
         body = decoded_json(record.get("body"))
-        return parse(body, default_request_id=record["messageId"], default_requested_at=sent_at)
+        return parse(body, default_request_id=delivery_id(record), default_requested_at=sent_at)
     except InvalidRequest as invalid:
         return invalid
+
+
+def delivery_id(record: dict) -> str:
+    """The id of a queue message, kept across a redrive from its dead-letter queue: it stands in
+    for a missing request_id, which must not change when the message comes back."""
+    original = (record.get("messageAttributes") or {}).get(ORIGINAL_MESSAGE_ID) or {}
+    return original.get("stringValue") or record["messageId"]
 
 
 def log_results(results: list[IdentifierResult], hasher: IdentifierHasher) -> None:
@@ -152,9 +164,9 @@ class RetryScheduler:
         if Outcome.UNAUTHORIZED in outcomes:
             return None
         waits = [r.verdict.retry_after for r in retry if r.verdict.retry_after is not None]
-        backoff = TRANSIENT_BACKOFF_SECONDS * 2 ** min(receive_count - 1, 10)
-        seconds = max(waits) if waits else backoff
-        return min(MAX_VISIBILITY_SECONDS, max(1, math.ceil(seconds)))
+        if waits:
+            return math.ceil(max(MIN_THROTTLE_WAIT_SECONDS, *waits))  # waits are capped at 12 h
+        return min(MAX_BACKOFF_SECONDS, TRANSIENT_BACKOFF_SECONDS * 2 ** min(receive_count - 1, 10))
 
     def _client(self):
         if self._sqs is None:

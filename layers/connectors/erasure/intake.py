@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,16 @@ from erasure.vendors import CONNECTORS
 
 
 class FanOutFailed(RuntimeError):
-    """A vendor queue did not accept the messages; the request is recorded: resubmit it."""
+    """A vendor queue did not accept the messages; the requests are recorded: resubmit them
+    under the same request_ids and only what is missing is sent."""
+
+    def __init__(self, reason: str, request_ids: list[str] | None = None):
+        super().__init__(reason)
+        self.request_ids = request_ids or []
 
 
+# Ledger writes of one bulk in flight at once: independent items, so latency, not order, matters.
+LEDGER_WRITERS = 16
 SendBatch = Callable[[str, list[str]], None]  # (queue URL, bodies); raises FanOutFailed
 
 
@@ -68,14 +76,8 @@ class Intake:
 
     def submit_many(self, requests: list[DeletionRequest]) -> list[dict[str, Any] | ConflictingRequest]:
         """The first answer for each request (or its conflict), once every target queue has it."""
-        stored: list[StoredRequest | ConflictingRequest] = []
-        for request in requests:
-            targets, skipped = self.routing.plan(request)
-            answer = {"request_id": request.request_id, "vendors": targets, "skipped": skipped}
-            try:
-                stored.append(self.ledger.open_request(request, answer, self.fingerprint(request)))
-            except ConflictingRequest as conflict:
-                stored.append(conflict)
+        with ThreadPoolExecutor(max_workers=LEDGER_WRITERS) as pool:
+            stored = list(pool.map(self._open, requests))
 
         outbox: dict[str, list[int]] = {}  # vendor -> indexes of requests still to send there
         for index, entry in enumerate(stored):
@@ -85,6 +87,7 @@ class Intake:
                         outbox.setdefault(vendor, []).append(index)
         sent: dict[int, set[str]] = {}
         failures: list[str] = []
+        unsent: set[int] = set()
         for vendor, indexes in outbox.items():
             try:
                 self.send_batch(
@@ -92,14 +95,16 @@ class Intake:
                 )
             except FanOutFailed as failure:
                 failures.append(f"{vendor}: {failure}")
+                unsent.update(indexes)
                 continue
             for index in indexes:
                 sent.setdefault(index, set()).add(vendor)
         # Marked only once accepted: a resubmission then sends exactly what is missing.
-        for index, vendors in sent.items():
-            self.ledger.mark_fanned_out(requests[index].request_id, vendors)
+        with ThreadPoolExecutor(max_workers=LEDGER_WRITERS) as pool:
+            marks = [(requests[index].request_id, vendors) for index, vendors in sent.items()]
+            list(pool.map(lambda mark: self.ledger.mark_fanned_out(*mark), marks))
         if failures:
-            raise FanOutFailed("; ".join(failures))
+            raise FanOutFailed("; ".join(failures), sorted(requests[i].request_id for i in unsent))
 
         for index, entry in enumerate(stored):
             logger.info(
@@ -107,6 +112,14 @@ class Intake:
                 extra={"request_id": requests[index].request_id, "sent_to": sorted(sent.get(index, ()))},
             )
         return [e.answer if isinstance(e, StoredRequest) else e for e in stored]
+
+    def _open(self, request: DeletionRequest) -> StoredRequest | ConflictingRequest:
+        targets, skipped = self.routing.plan(request)
+        answer = {"request_id": request.request_id, "vendors": targets, "skipped": skipped}
+        try:
+            return self.ledger.open_request(request, answer, self.fingerprint(request))
+        except ConflictingRequest as conflict:
+            return conflict
 
     def fingerprint(self, request: DeletionRequest) -> str:
         """What makes two submissions the same request, keyed so that it reveals no identifier."""

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure import api
 from erasure.aws import ledger_table, ledger_ttl_days, sqs_batch_sender
+from erasure.entry import delivery_id
 from erasure.intake import FanOutFailed, Intake, Routing
 from erasure.ledger import ConflictingRequest, Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
@@ -39,8 +40,12 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Handler:
 
     @app.exception_handler(FanOutFailed)
     def not_sent(error: FanOutFailed) -> Response:
-        logger.error("fan-out failed", extra={"error": str(error)})
-        body = {"message": "recorded but not yet sent to every vendor: submit the same request again"}
+        logger.error("fan-out failed", extra={"error": str(error), "request_ids": error.request_ids})
+        body = {
+            "message": "recorded but not yet sent to every vendor: submit the same requests again "
+            "with these request_ids, and only what is missing is sent",
+            "request_ids": error.request_ids,
+        }
         return api.json_response(503, body, {"Retry-After": str(api.DEFAULT_RETRY_AFTER_SECONDS)})
 
     @app.post("/v1/deletions")
@@ -81,10 +86,12 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Handler:
     def record_handler(record: SQSRecord) -> None:
         body = decoded_json(record.body)
         try:
-            request = parse(body, default_request_id=record.message_id, known_vendors=KNOWN_VENDORS)
+            request = parse(
+                body, default_request_id=delivery_id(record.raw_event), known_vendors=KNOWN_VENDORS
+            )
         except InvalidRequest as invalid:
             # Kept in the ledger with its reasons; retrying cannot fix it, so it is not retried.
-            request_id = request_id_or_none(body) or record.message_id
+            request_id = request_id_or_none(body) or delivery_id(record.raw_event)
             ledger.reject(request_id, invalid.errors)
             logger.warning("intake message rejected", extra={"request_id": request_id})
             metrics.add_metric(name="rejected", unit="Count", value=1)

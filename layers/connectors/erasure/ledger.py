@@ -38,8 +38,11 @@ class StoredRequest:
 
 class Ledger:
     def __init__(self, table: Any, hasher: IdentifierHasher | None, ttl_days: int):
-        """`hasher` may be None for a reader (the status function holds no hash key)."""
-        self.table = table
+        """`table` is a boto3 Table; `hasher` may be None for a reader (the status function)."""
+        # The Table's client keeps its conversion of Python types and, unlike the resource, is
+        # thread-safe: intake writes a bulk's items in parallel.
+        self.db = table.meta.client
+        self.name = table.name
         self.hasher = hasher
         self.ttl_seconds = ttl_days * 86400
 
@@ -64,7 +67,8 @@ class Ledger:
         }
         try:
             # A rejected submission may be corrected and sent again under the same request_id.
-            self.table.put_item(
+            self.db.put_item(
+                TableName=self.name,
                 Item=item,
                 ConditionExpression="attribute_not_exists(request_id) OR #status = :rejected",
                 ExpressionAttributeNames={"#status": "status"},
@@ -73,8 +77,10 @@ class Ledger:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            stored = self.table.get_item(
-                Key={"request_id": request.request_id, "item": REQUEST_ITEM}, ConsistentRead=True
+            stored = self.db.get_item(
+                TableName=self.name,
+                Key={"request_id": request.request_id, "item": REQUEST_ITEM},
+                ConsistentRead=True,
             )["Item"]
             if stored.get("fingerprint") != fingerprint:
                 raise ConflictingRequest(request.request_id) from None
@@ -82,7 +88,8 @@ class Ledger:
         return StoredRequest(answer, frozenset(), fingerprint)
 
     def mark_fanned_out(self, request_id: str, vendors: set[str]) -> None:
-        self.table.update_item(
+        self.db.update_item(
+            TableName=self.name,
             Key={"request_id": request_id, "item": REQUEST_ITEM},
             UpdateExpression="ADD fanned_out :vendors",
             ExpressionAttributeValues={":vendors": vendors},
@@ -91,7 +98,8 @@ class Ledger:
     def reject(self, request_id: str, errors: list[FieldError]) -> None:
         """An intake message that is not a request: kept with its reasons, never its content."""
         try:
-            self.table.put_item(
+            self.db.put_item(
+                TableName=self.name,
                 Item={
                     "request_id": request_id,
                     "item": REQUEST_ITEM,
@@ -152,7 +160,8 @@ class Ledger:
             values[":one"] = 1
         retryable = ", ".join(f":retryable{n}" for n in range(len(RETRYABLE)))
         try:
-            self.table.update_item(
+            self.db.update_item(
+                TableName=self.name,
                 Key={
                     "request_id": result.request_id,
                     "item": f"{OUTCOME_PREFIX}{result.vendor}#{values[':id_hash']}",
@@ -174,8 +183,11 @@ class Ledger:
         """The auditor's receipt: overall status and every vendor's outcome per identifier."""
         items, start = [], {}
         while True:
-            page = self.table.query(
-                KeyConditionExpression=Key("request_id").eq(request_id), ConsistentRead=True, **start
+            page = self.db.query(
+                TableName=self.name,
+                KeyConditionExpression=Key("request_id").eq(request_id),
+                ConsistentRead=True,
+                **start,
             )
             items += page["Items"]
             if "LastEvaluatedKey" not in page:

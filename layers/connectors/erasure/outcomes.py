@@ -52,40 +52,51 @@ def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | No
         return Verdict(Outcome.THROTTLED, reason, status, retry_after_seconds(headers or {}))
     if status in (401, 403):
         return Verdict(Outcome.UNAUTHORIZED, reason, status)
-    if status in (404, 405):
-        # The endpoint itself is missing: a wrong host, region or URL setting.
-        return Verdict(Outcome.UNAUTHORIZED, f"endpoint not found: {reason}", status)
+    if status in (404, 405) or 300 <= status < 400:
+        # The endpoint itself is missing or moved (redirects are not followed): a wrong host,
+        # region or URL setting.
+        return Verdict(Outcome.UNAUTHORIZED, f"endpoint not found or moved: {reason}", status)
     if status in (408, 409, 425) or status >= 500:
         return Verdict(Outcome.TRANSIENT, reason, status)
     return Verdict(Outcome.REFUSED, reason, status)
 
 
+MAX_WAIT_SECONDS = 12 * 60 * 60  # SQS's longest visibility timeout
+
+
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The wait a vendor asked for: Retry-After, or a rate window's reset time.
+    """The wait a vendor asked for: Retry-After, or a rate window's reset time; at most 12 h.
 
     Header names are matched case-insensitively (Braze's may arrive lowercase). Reset headers
     are epoch seconds; a value that is plainly a duration (small) is taken as seconds to wait.
     """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    now = time.time() if now is None else now
-    retry_after = lowered.get("retry-after")
+    wait = _asked_wait({k.lower(): v for k, v in headers.items()}, time.time() if now is None else now)
+    return None if wait is None else min(max(0.0, wait), MAX_WAIT_SECONDS)
+
+
+def _asked_wait(headers: Mapping[str, str], now: float) -> float | None:
+    retry_after = headers.get("retry-after")
     if retry_after:
+        seconds = _number(retry_after)
+        if seconds is not None:
+            return seconds
         try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
+            return parsedate_to_datetime(retry_after).timestamp() - now
+        except (TypeError, ValueError):
+            pass
     for name in ("x-ratelimit-reset", "x-rate-limit-reset"):
-        value = lowered.get(name)
-        try:
-            reset = float(value) if value else None
-        except ValueError:
-            continue
+        reset = _number(headers.get(name) or "")
         if reset is not None:
             # Epoch milliseconds, epoch seconds, or (seen elsewhere) seconds remaining.
             if reset > 1e11:
                 reset /= 1000
-            return max(0.0, reset - now) if reset > 1e9 else max(0.0, reset)
+            return reset - now if reset > 1e9 else reset
     return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return None if value != value else value  # NaN is no answer

@@ -7,7 +7,7 @@ every verdict back to its request, the stop-on-throttle rule, and the call log l
 
 from __future__ import annotations
 
-import re
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +22,7 @@ from erasure.outcomes import Outcome, Verdict
 from erasure.pacing import RateGate
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
 from erasure.settings import VendorSettings
-from erasure.vendors.base import Connector, Target
+from erasure.vendors.base import Connector, Target, mentions, token_pattern
 
 MAX_REASON_LENGTH = 300
 
@@ -96,16 +96,18 @@ class Relay:
         workers = max(1, min(self.settings.concurrency, len(calls)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             answered = pool.map(lambda keys: send([askers[k][0][1] for k in keys]), calls)
-            for keys, (verdicts, attempted_at) in zip(calls, answered, strict=True):
-                for key, verdict in zip(keys, verdicts, strict=True):
+            for keys, answers in zip(calls, answered, strict=True):
+                for key, (verdict, attempted_at) in zip(keys, answers, strict=True):
                     for index, target in askers[key]:
                         results[index].append(
                             self._result(target.request, target.identifier, verdict, attempted_at)
                         )
+        counts: Counter[str] = Counter()
         for request_results in results:
             request_results.sort(key=lambda r: r.identifier)
-            for result in request_results:
-                metrics.add_metric(name=str(result.verdict.outcome), unit=MetricUnit.Count, value=1)
+            counts.update(str(r.verdict.outcome) for r in request_results)
+        for outcome, count in counts.items():  # one datapoint per outcome, not per identifier
+            metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=count)
         return results
 
     def _result(self, request, identifier, verdict, attempted_at) -> IdentifierResult:
@@ -122,12 +124,13 @@ class _BatchSender:
         self.stop_verdict: Verdict | None = None
         self.lock = threading.Lock()
 
-    def __call__(self, targets: list[Target]) -> tuple[list[Verdict], str | None]:
+    def __call__(self, targets: list[Target]) -> list[tuple[Verdict, str | None]]:
+        """(verdict, when it was sent) for each target, in order."""
         relay = self.relay
         connector, settings = relay.connector, relay.settings
         unsent = self._unsent_verdict()
         if unsent:
-            return [unsent] * len(targets), None
+            return [(unsent, None)] * len(targets)
         if relay.gate:
             relay.gate.wait()
         attempted_at = utc_timestamp()
@@ -160,7 +163,12 @@ class _BatchSender:
                 "outcomes": dict(Counter(str(v.outcome) for v in verdicts)),
             },
         )
-        return verdicts, attempted_at
+        if len(targets) > 1 and http_status is not None and _refused_as_one(verdicts):
+            # One bad identifier can make a vendor refuse the whole call: halve it until the
+            # refusal falls on the identifiers it is really about, so no one else is refused.
+            half = len(targets) // 2
+            return self(targets[:half]) + self(targets[half:])
+        return [(verdict, attempted_at) for verdict in verdicts]
 
     def _unsent_verdict(self) -> Verdict | None:
         if self.stop_verdict:
@@ -179,6 +187,10 @@ class _BatchSender:
                         reason = f"not sent: an earlier call was {verdict.outcome}"
                         self.stop_verdict = Verdict(verdict.outcome, reason, None, verdict.retry_after)
                 return
+
+
+def _refused_as_one(verdicts: list[Verdict]) -> bool:
+    return verdicts[0].outcome is Outcome.REFUSED and all(v == verdicts[0] for v in verdicts)
 
 
 def _read(connector: Connector, answer, targets: list[Target]) -> list[Verdict]:
@@ -203,10 +215,10 @@ def _redacted(verdict: Verdict, targets: list[Target]) -> Verdict:
         return verdict
     for target in targets:
         value = target.identifier.value
-        for form in {value, value.lstrip("+")}:
-            if form.lower() in reason.lower():  # cheap test first: values can be long
-                # Whole tokens only, so a short id does not eat letters of the vendor's words.
-                token = rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])"
-                reason = re.sub(token, "<identifier>", reason, flags=re.IGNORECASE)
+        # As sent, without the +, and as a JSON body would escape it (\u00eb, \/).
+        escaped = json.dumps(value)[1:-1]
+        for form in {value, value.lstrip("+"), escaped, escaped.replace("/", "\\/")}:
+            if mentions(reason, form):
+                reason = token_pattern(form).sub("<identifier>", reason)
     reason = reason[:MAX_REASON_LENGTH]
     return Verdict(verdict.outcome, reason, verdict.http_status, verdict.retry_after)

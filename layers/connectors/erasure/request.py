@@ -24,6 +24,9 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
 _CUSTOM_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# A key that looks like a name may be echoed in an error; anything else (an email used as a key,
+# say) is named by its position, so that an error never repeats personal data.
+_ECHOABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 
 
 class Action(StrEnum):
@@ -138,7 +141,7 @@ def parse(
     allowed = {"request_id", "action", "identity", "requested_at"}
     if known_vendors is not None:
         allowed.add("vendors")
-    errors += [FieldError(key, "unknown field") for key in sorted(set(body) - allowed)]
+    errors += [FieldError(_name(key, n), "unknown field") for n, key in enumerate(body) if key not in allowed]
 
     request_id = _request_id(body, default_request_id, errors)
     action = _action(body, errors)
@@ -151,9 +154,11 @@ def parse(
 
 
 def _request_id(body: dict, default: str | None, errors: list[FieldError]) -> str:
-    if "request_id" not in body:
-        return default or str(uuid.uuid4())
-    value = body["request_id"]
+    """The body's request_id, else the default (an Idempotency-Key, a message id), checked alike:
+    every function downstream parses it again, and must accept what intake accepted."""
+    if "request_id" not in body and not default:
+        return str(uuid.uuid4())
+    value = body.get("request_id", default)
     if not isinstance(value, str) or not value:
         errors.append(FieldError("request_id", "must be a non-empty string"))
     elif len(value) > MAX_REQUEST_ID_LENGTH:
@@ -196,10 +201,10 @@ def _vendors(body: dict, known: frozenset[str], errors: list[FieldError]) -> tup
     if not isinstance(value, list) or not value:
         errors.append(FieldError("vendors", "must be a non-empty list of vendor names"))
         return None
-    unknown = sorted({v for v in value if v not in known}, key=str)
+    unknown = [n for n, v in enumerate(value) if not isinstance(v, str) or v not in known]
     if unknown:
         names = ", ".join(sorted(known))
-        errors.append(FieldError("vendors", f"unknown vendor(s) {unknown}; known: {names}"))
+        errors.append(FieldError("vendors", f"unknown vendor at position(s) {unknown}; known: {names}"))
         return None
     return tuple(dict.fromkeys(value))
 
@@ -209,7 +214,7 @@ def _identifiers(identity: Any, errors: list[FieldError]) -> tuple[Identifier, .
         errors.append(FieldError("identity", "required: an object of identifiers"))
         return ()
     found: list[Identifier] = []
-    for key, value in identity.items():
+    for position, (key, value) in enumerate(identity.items()):
         where = f"identity.{key}"
         if key == IdentifierType.CUSTOM:
             found += _custom_identifiers(value, errors)
@@ -218,7 +223,7 @@ def _identifiers(identity: Any, errors: list[FieldError]) -> tuple[Identifier, .
             if text is not None and _well_formed(where, IdentifierType(key), text, errors):
                 found.append(Identifier(IdentifierType(key), text))
         else:
-            errors.append(FieldError(where, "unknown identifier type"))
+            errors.append(FieldError(f"identity.{_name(key, position)}", "unknown identifier type"))
     if not found and not any(e.field.startswith("identity") for e in errors):
         errors.append(FieldError("identity", "at least one identifier is required"))
     return tuple(sorted(found))
@@ -232,8 +237,8 @@ def _custom_identifiers(value: Any, errors: list[FieldError]) -> list[Identifier
         errors.append(FieldError("identity.custom", f"more than {MAX_CUSTOM_IDENTIFIERS} names"))
         return []
     found = []
-    for name, custom_value in value.items():
-        where = f"identity.custom.{name}"
+    for position, (name, custom_value) in enumerate(value.items()):
+        where = f"identity.custom.{_name(name, position)}"
         if len(name) > MAX_CUSTOM_NAME_LENGTH or not _CUSTOM_NAME.match(name):
             errors.append(FieldError(where, "name must be 1-64 letters, digits, _ . -"))
             continue
@@ -241,6 +246,10 @@ def _custom_identifiers(value: Any, errors: list[FieldError]) -> list[Identifier
         if text is not None:
             found.append(Identifier(IdentifierType.CUSTOM, text, name))
     return found
+
+
+def _name(key: Any, position: int) -> str:
+    return key if isinstance(key, str) and _ECHOABLE.match(key) else f"#{position}"
 
 
 def _identifier_value(where: str, value: Any, errors: list[FieldError]) -> str | None:

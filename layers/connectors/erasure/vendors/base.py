@@ -83,6 +83,15 @@ def url_or_named_host(
     return f"https://{hosts[name]}"
 
 
+def token_pattern(value: str) -> re.Pattern[str]:
+    """`value` as a whole token: not inside a longer word or id (so "1" is not found in "12")."""
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def mentions(text: str, value: str) -> bool:
+    return value.lower() in text.lower() and bool(token_pattern(value).search(text))
+
+
 def error_text(body: object) -> str:
     """The human part of a vendor's error body, whatever envelope it uses."""
     if isinstance(body, dict):

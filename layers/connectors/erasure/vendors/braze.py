@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from erasure.http import HttpAnswer, HttpRequest, json_body
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text, url_or_named_host
+from erasure.vendors.base import Connector, Target, error_text, mentions, url_or_named_host
 
 # Documented REST hosts by dashboard instance. EU lives on .braze.eu, not .braze.com.
 INSTANCE_HOSTS = {
@@ -27,7 +27,7 @@ INSTANCE_HOSTS = {
     "KR-01": "rest.kr-01.braze.com",
 }
 _INDEX = re.compile(r"index\D{0,3}(\d+)", re.IGNORECASE)
-_ABSENT = re.compile(r"not found|does not exist|doesn't exist|no user|unknown", re.IGNORECASE)
+_ABSENT = re.compile(r"not found|does not exist|doesn't exist|no user|unknown (external )?id", re.IGNORECASE)
 
 
 class Braze(Connector):
@@ -92,8 +92,9 @@ def _errors_by_index(removal_errors: list, ids: list[str]) -> dict[int, str]:
                 match = _INDEX.search(part)
                 if index is None and match:
                     index = int(match.group(1))
-        if index is None:  # last resort: the error quotes one of the ids
-            index = next((i for i, v in enumerate(ids) if any(v in t for t in texts)), None)
+        if index is None:  # last resort: the error quotes one of the ids (the longest that fits)
+            quoted = [i for i, v in enumerate(ids) if any(mentions(t, v) for t in texts)]
+            index = max(quoted, key=lambda i: len(ids[i]), default=None)
         if index is not None and 0 <= index < len(ids):
             found.setdefault(index, "; ".join(texts) or "removal error")
     return found

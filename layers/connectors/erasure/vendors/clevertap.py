@@ -65,9 +65,15 @@ class CleverTap(Connector):
             verdict = Verdict(Outcome.DELETED, "", answer.status)
         elif status == "fail":
             code = body.get("code")
-            code = code if isinstance(code, int) and 400 <= code < 600 else 400
-            verdict = verdict_for_status(code, error_text(body), answer.headers)
-            verdict = Verdict(verdict.outcome, verdict.reason, answer.status, verdict.retry_after)
+            if isinstance(code, int) and 400 <= code < 600:
+                verdict = verdict_for_status(code, error_text(body), answer.headers)
+                verdict = Verdict(verdict.outcome, verdict.reason, answer.status, verdict.retry_after)
+            elif "too many" in error_text(body).lower():
+                verdict = Verdict(Outcome.THROTTLED, error_text(body), answer.status)
+            else:  # a failure that does not say which kind: not a reason to give up for good
+                verdict = Verdict(
+                    Outcome.TRANSIENT, error_text(body) or "failed without a code", answer.status
+                )
         elif status == "partial":
             # No per-profile detail is documented: deleting again is harmless, so retry them all.
             verdict = Verdict(Outcome.TRANSIENT, "partial success without detail", answer.status)

@@ -64,13 +64,14 @@ class Dfinery(Connector):
             else:
                 verdict = verdict_for_status(answer.status, reason, answer.headers)
         elif code == SUCCESS and body.get("status") is True:
-            # data=false on an OK answer is read as "nothing was there to delete".
-            absent = body.get("data") is False
-            verdict = Verdict(Outcome.ALREADY_ABSENT if absent else Outcome.DELETED, "", answer.status)
-        else:
-            outcome = CODE_OUTCOMES.get(code) or (
-                Outcome.REFUSED if code.startswith("4") else Outcome.TRANSIENT
-            )
+            verdict = Verdict(Outcome.DELETED, "", answer.status)
+        elif code in CODE_OUTCOMES:
+            outcome = CODE_OUTCOMES[code]
             wait = retry_after_seconds(answer.headers) if outcome is Outcome.THROTTLED else None
             verdict = Verdict(outcome, f"{code} {reason}".strip(), answer.status, wait)
+        elif 200 <= answer.status < 300:
+            # An undocumented code inside a 200: not proof of anything, so try again later.
+            verdict = Verdict(Outcome.TRANSIENT, f"unknown code {code} {reason}".strip(), answer.status)
+        else:  # a gateway's own error body: its HTTP status says more than its code
+            verdict = verdict_for_status(answer.status, f"{code} {reason}".strip(), answer.headers)
         return [verdict]

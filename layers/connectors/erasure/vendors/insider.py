@@ -52,9 +52,13 @@ class Insider(Connector):
         )
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
-        text = error_text(answer.json())
+        body = answer.json()
+        text = error_text(body)
         lowered = text.lower()
-        if answer.status == 404 and "no such user" in lowered:
+        if 200 <= answer.status < 300 and (text or (isinstance(body, dict) and body.get("success") is False)):
+            # Success is documented as {} or empty; an error envelope in a 2xx is not proof.
+            verdict = Verdict(Outcome.TRANSIENT, f"error inside a {answer.status}: {text}", answer.status)
+        elif answer.status == 404 and "no such user" in lowered:
             verdict = Verdict(Outcome.ALREADY_ABSENT, text, answer.status)
         elif answer.status == 400 and "partner is invalid" in lowered:
             verdict = Verdict(Outcome.UNAUTHORIZED, text, answer.status)
