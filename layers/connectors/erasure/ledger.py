@@ -33,7 +33,6 @@ class ConflictingRequest(Exception):
 class StoredRequest:
     answer: dict[str, Any]
     fanned_out: frozenset[str]
-    fingerprint: str
 
 
 class Ledger:
@@ -84,8 +83,8 @@ class Ledger:
             )["Item"]
             if stored.get("fingerprint") != fingerprint:
                 raise ConflictingRequest(request.request_id) from None
-            return StoredRequest(stored["answer"], frozenset(stored.get("fanned_out", ())), fingerprint)
-        return StoredRequest(answer, frozenset(), fingerprint)
+            return StoredRequest(stored["answer"], frozenset(stored.get("fanned_out", ())))
+        return StoredRequest(answer, frozenset())
 
     def mark_fanned_out(self, request_id: str, vendors: set[str]) -> None:
         self.db.update_item(
