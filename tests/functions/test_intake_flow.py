@@ -219,6 +219,7 @@ def test_a_redelivered_vendor_message_neither_double_counts_nor_moves_backwards(
         ({"identity": {"email": "not-an-email"}}, "identity.email"),
         ({"identity": {"uuid": "u"}, "vendors": ["acme"]}, "vendors"),
         ({"requests": []}, "requests"),
+        ({"requests": [{"identity": {"uuid": "u"}}], "jane@example.com": 1}, "#1"),  # never echoed
     ],
 )
 def test_an_invalid_api_body_is_a_400_naming_the_field(relay, body, field):

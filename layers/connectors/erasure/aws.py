@@ -1,5 +1,5 @@
-"""The AWS services the relay talks to, built once per cold start. boto3 is imported here only,
-so the vendor code path pays for it only where a function needs it."""
+"""The AWS clients of intake and the ledger (DynamoDB table, SQS sender) and their settings,
+built once per cold start."""
 
 from __future__ import annotations
 

@@ -90,11 +90,11 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
                 )
                 metrics.add_metric(name="rejected", unit="Count", value=1)
                 return
-            receive_count = record.attributes.approximate_receive_count or "1"
+            receive_count = int(record.attributes.approximate_receive_count or "1")
             record_results(results[record.message_id], f"{record.message_id}:{receive_count}")
             retry = [r for r in results[record.message_id] if not r.verdict.outcome.is_final]
             if retry:
-                scheduler.delay(record, retry)
+                scheduler.delay(record, retry, receive_count)
                 outcomes = sorted({str(r.verdict.outcome) for r in retry})
                 raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
 
@@ -143,8 +143,8 @@ class RetryScheduler:
         self._sqs = None
         self._queue_urls: dict[str, str] = {}
 
-    def delay(self, record: SQSRecord, retry: list[IdentifierResult]) -> None:
-        seconds = self.wait_seconds(retry, int(record.attributes.approximate_receive_count or "1"))
+    def delay(self, record: SQSRecord, retry: list[IdentifierResult], receive_count: int) -> None:
+        seconds = self.wait_seconds(retry, receive_count)
         if seconds is None:
             return
         try:

@@ -17,7 +17,14 @@ from erasure.entry import delivery_id
 from erasure.intake import FanOutFailed, Intake, Routing
 from erasure.ledger import ConflictingRequest, Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
-from erasure.request import FieldError, InvalidRequest, decoded_json, parse, request_id_or_none
+from erasure.request import (
+    FieldError,
+    InvalidRequest,
+    decoded_json,
+    parse,
+    request_id_or_none,
+    unknown_fields,
+)
 from erasure.settings import load_hash_key
 from erasure.vendors import CONNECTORS
 
@@ -63,7 +70,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Handler:
     def submit_bulk(body: dict) -> Response:
         requests = body["requests"]
         if set(body) != {"requests"}:
-            raise InvalidRequest([FieldError(k, "unknown field") for k in sorted(set(body) - {"requests"})])
+            raise InvalidRequest(unknown_fields(body, {"requests"}))
         if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK_REQUESTS:
             raise InvalidRequest(
                 [FieldError("requests", f"must be a list of 1 to {MAX_BULK_REQUESTS} requests")]
@@ -85,13 +92,12 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Handler:
 
     def record_handler(record: SQSRecord) -> None:
         body = decoded_json(record.body)
+        message_id = delivery_id(record.raw_event)
         try:
-            request = parse(
-                body, default_request_id=delivery_id(record.raw_event), known_vendors=KNOWN_VENDORS
-            )
+            request = parse(body, default_request_id=message_id, known_vendors=KNOWN_VENDORS)
         except InvalidRequest as invalid:
             # Kept in the ledger with its reasons; retrying cannot fix it, so it is not retried.
-            request_id = request_id_or_none(body) or delivery_id(record.raw_event)
+            request_id = request_id_or_none(body) or message_id
             ledger.reject(request_id, invalid.errors)
             logger.warning("intake message rejected", extra={"request_id": request_id})
             metrics.add_metric(name="rejected", unit="Count", value=1)

@@ -141,7 +141,7 @@ def parse(
     allowed = {"request_id", "action", "identity", "requested_at"}
     if known_vendors is not None:
         allowed.add("vendors")
-    errors += [FieldError(_name(key, n), "unknown field") for n, key in enumerate(body) if key not in allowed]
+    errors += unknown_fields(body, allowed)
 
     request_id = _request_id(body, default_request_id, errors)
     action = _action(body, errors)
@@ -151,6 +151,11 @@ def parse(
     if errors:
         raise InvalidRequest(errors)
     return DeletionRequest(request_id, action, identifiers, requested_at, vendors)
+
+
+def unknown_fields(body: dict, allowed: set[str]) -> list[FieldError]:
+    """One error per key of `body` that is not allowed, named without echoing personal data."""
+    return [FieldError(_name(key, n), "unknown field") for n, key in enumerate(body) if key not in allowed]
 
 
 def _request_id(body: dict, default: str | None, errors: list[FieldError]) -> str:
