@@ -71,8 +71,11 @@ def wait_for_receipts(api: str, request_ids: list[str], timeout: float) -> dict[
     receipts: dict[str, dict[str, Any]] = {}
     while True:
         for request_id in request_ids:
-            receipts[request_id] = signed("GET", f"{api}/v1/deletions/{request_id}")[1]
-        if all(settled(r) for r in receipts.values()) or time.monotonic() > deadline:
+            status, receipt = signed("GET", f"{api}/v1/deletions/{request_id}")
+            if status == 200:  # anything else: keep the last receipt and ask again
+                receipts[request_id] = receipt
+        done = len(receipts) == len(request_ids) and all(settled(r) for r in receipts.values())
+        if done or time.monotonic() > deadline:
             return receipts
         time.sleep(0.5)
 

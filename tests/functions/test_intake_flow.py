@@ -291,6 +291,15 @@ def test_a_crash_before_every_vendor_is_sent_is_completed_by_the_next_delivery(r
     )
 
 
+def test_an_outcome_item_caught_mid_write_counts_as_awaiting(relay):
+    relay.post({"request_id": "r-13", "identity": {"external_id": "u13"}, "vendors": ["dfinery"]})
+    boto3.resource("dynamodb").Table("ledger").put_item(
+        Item={"request_id": "r-13", "item": "OUTCOME#dfinery#0123456789abcdef"}  # keys only
+    )
+    status, receipt = relay.get("r-13")
+    assert (status, receipt["status"], len(receipt["awaiting"])) == (200, "pending", 1)
+
+
 def test_an_unknown_request_id_is_a_404(relay):
     assert relay.get("never-submitted")[0] == 404
 

@@ -195,7 +195,11 @@ class Ledger:
         if not items:
             return None
         request = next((i for i in items if i["item"] == REQUEST_ITEM), {})
-        outcomes = [_outcome_view(i) for i in items if i["item"].startswith(OUTCOME_PREFIX)]
+        # An item without an outcome yet (seen mid-write by a store that is not atomic per item,
+        # as moto is) is not an answer: its pair stays awaiting.
+        outcomes = [
+            _outcome_view(i) for i in items if i["item"].startswith(OUTCOME_PREFIX) and i.get("outcome")
+        ]
         targeted = list(request.get("vendors_targeted", ())) or sorted({o["vendor"] for o in outcomes})
         # Every targeted vendor writes an outcome for every identifier of the request (skipped
         # included), so a pair without one is still on its way, even if its vendor has begun.
