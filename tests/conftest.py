@@ -1,35 +1,31 @@
-"""Shared fixtures: vendor connectors pointed at real local HTTP servers, and function loading."""
+"""Fixtures only (builders live in tests/helpers.py): vendor connectors pointed at real local
+HTTP servers, moto, the functions loaded with their settings, and the deployed relay."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
-from werkzeug import Response
 
 # Set before any Powertools import, the way template.yaml sets them for every function.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "erasure-relay")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ErasureRelay")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+from erasure.config import VendorSettings
 from erasure.observability import IdentifierHasher
 from erasure.relay import Relay
-from erasure.request import parse
-from erasure.settings import VendorSettings
 from erasure.vendors import CONNECTORS
-
-ROOT = Path(__file__).resolve().parent.parent
-HASH_KEY = "test-hash-key-0123456789abcdef0123456789abcdef"
-CREDENTIALS = {
-    "braze": {"api_key": "braze-secret-key-123"},
-    "clevertap": {"account_id": "TEST-ACCOUNT", "passcode": "clevertap-passcode-456"},
-    "insider": {"partner_name": "MyBrand", "request_token": "insider-token-789"},
-    "dfinery": {"service_id": "svc-42", "access_token": "dfinery-token-abc"},
-}
+from tests.helpers import (
+    CREDENTIALS,
+    HASH_KEY,
+    VENDORS,
+    DeployedRelay,
+    answer_success,
+    create_ledger_table,
+    load_function,
+)
 
 
 @pytest.fixture
@@ -53,55 +49,6 @@ def make_relay(httpserver, hasher):
         return Relay(CONNECTORS[vendor], settings, hasher)
 
     return make
-
-
-def request(identity: dict, action: str = "delete_profile", **extra):
-    return parse({"identity": identity, "action": action, **extra})
-
-
-def outcomes(results) -> list[tuple[str, str]]:
-    """(identifier type, outcome) pairs of one request's results."""
-    return [(r.identifier.label, str(r.verdict.outcome)) for r in results]
-
-
-def load_function(name: str):
-    """Import functions/<name>/app.py under its own module name, as Lambda would load it."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"function_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def event(name: str) -> dict:
-    return json.loads((ROOT / "events" / name).read_text())
-
-
-def answer_success(req):
-    """Every vendor's documented success answer, by path: a stand-in for four healthy vendors."""
-    if req.path == "/users/external_ids/remove":
-        ids = req.get_json()["external_ids"]
-        return Response(json.dumps({"message": "success", "removed_ids": ids, "removal_errors": []}), 201)
-    if req.path == "/1/delete/profiles.json":
-        return Response(json.dumps({"status": "success"}), 200)
-    if req.path == "/api/user/v1/identity":
-        return Response("{}", 200)
-    if req.path == "/api/v1/identities/delete":
-        return Response(json.dumps({"status": True, "code": "20000", "message": "OK", "data": True}), 200)
-    return Response("not found", 404)
-
-
-class FakeContext:
-    """What Lambda passes as context, enough for Powertools and the relay's deadline."""
-
-    function_name = "erasure-relay-test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:erasure-relay-test"
-    aws_request_id = "test-invocation"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture
@@ -135,3 +82,21 @@ def vendor_function(aws, httpserver, monkeypatch):
 
     parameters.clear_caches()
     return load_function
+
+
+@pytest.fixture
+def relay(vendor_function, httpserver, monkeypatch):
+    """The deployed relay: every function loaded, its queues and ledger in moto, healthy vendors."""
+    import boto3
+
+    create_ledger_table()
+    monkeypatch.setenv("LEDGER_TABLE", "ledger")
+    sqs = boto3.client("sqs")
+    queue_urls = {}
+    for queue in [*VENDORS, "intake"]:
+        url = sqs.create_queue(QueueName=f"erasure-relay-{queue}")["QueueUrl"]
+        queue_urls[queue] = url
+        if queue != "intake":
+            monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
+    httpserver.expect_request("").respond_with_handler(answer_success)
+    return DeployedRelay(vendor_function, queue_urls)

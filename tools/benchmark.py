@@ -18,10 +18,10 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ErasureRelayBenchmark")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+from erasure.config import VendorSettings
 from erasure.observability import IdentifierHasher
 from erasure.relay import Relay
 from erasure.request import parse
-from erasure.settings import VendorSettings
 from erasure.vendors import CONNECTORS
 from tools.vendor_sandbox import VendorSandbox
 
@@ -90,7 +90,7 @@ def bulk_intake(count: int = 1000) -> None:
         )
         sqs = boto3.client("sqs")
         urls = {v: sqs.create_queue(QueueName=v)["QueueUrl"] for v in CONNECTORS}
-        from erasure.aws import sqs_batch_sender
+        from erasure.aws_clients import sqs_batch_sender
 
         ledger = Ledger(boto3.resource("dynamodb").Table("ledger"), IdentifierHasher(KEY), 400)
         intake = Intake(Routing(urls), ledger, sqs_batch_sender())

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import boto3
 
 BATCH = 10
-ORIGINAL_MESSAGE_ID = "original_message_id"  # read by erasure.entry.delivery_id
+ORIGINAL_MESSAGE_ID = "original_message_id"  # read by erasure.handlers.sqs.delivery_id
 
 
 def redrive(sqs, source_dlq: str, target: str, limit: int | None = None) -> int:

@@ -1,5 +1,5 @@
 """The clevertap vendor function: its SQS queue and its API route. The logic lives in the layer."""
 
-from erasure.entry import vendor_handler
+from erasure.handlers.vendor import vendor_handler
 
 lambda_handler = vendor_handler("clevertap")

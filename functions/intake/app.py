@@ -1,5 +1,5 @@
 """The intake function: POST /v1/deletions and the intake queue. The logic lives in the layer."""
 
-from erasure.intake_entry import intake_handler
+from erasure.handlers.intake import intake_handler
 
 lambda_handler = intake_handler()

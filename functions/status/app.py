@@ -1,5 +1,5 @@
 """The status function: GET /v1/deletions/{request_id}, the receipt. The logic lives in the layer."""
 
-from erasure.intake_entry import status_handler
+from erasure.handlers.status import status_handler
 
 lambda_handler = status_handler()

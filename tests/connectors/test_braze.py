@@ -6,9 +6,9 @@ import time
 import pytest
 from werkzeug import Response
 
+from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
-from erasure.vendors.base import ConfigError
-from tests.conftest import outcomes, request
+from tests.helpers import outcomes, request
 
 PATH = "/users/external_ids/remove"
 HEADERS = {"Authorization": "Bearer braze-secret-key-123", "Content-Type": "application/json"}

@@ -5,9 +5,9 @@ import json
 import pytest
 from werkzeug import Response
 
+from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
-from erasure.vendors.base import ConfigError
-from tests.conftest import outcomes, request
+from tests.helpers import outcomes, request
 
 PATH = "/1/delete/profiles.json"
 HEADERS = {

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import outcomes, request
+from tests.helpers import outcomes, request
 from tests.recording_server import RecordingServer
 
 PATH = "/api/v1/identities/delete"

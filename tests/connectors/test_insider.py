@@ -7,7 +7,7 @@ import pytest
 from erasure.relay import _BatchSender
 from erasure.request import Identifier, IdentifierType
 from erasure.vendors.base import Target
-from tests.conftest import outcomes, request
+from tests.helpers import outcomes, request
 
 PATH = "/api/user/v1/identity"
 HEADERS = {

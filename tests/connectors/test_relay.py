@@ -4,7 +4,7 @@ import socket
 from dataclasses import replace
 
 from erasure.pacing import RateGate
-from tests.conftest import outcomes, request
+from tests.helpers import outcomes, request
 from tests.recording_server import RecordingServer
 
 OK = {"status": True, "code": "20000", "message": "OK", "data": True}

@@ -9,97 +9,16 @@ import boto3
 import pytest
 from werkzeug import Response
 
-from tests.conftest import ROOT, FakeContext, answer_success, event, load_function
+from tests.helpers import VENDORS, FakeContext, answer_success, load_function
 from tools.redrive import main as redrive_main
-from tools.sam_local import load_template, sqs_record
+from tools.sam_local import sqs_record
 
-VENDORS = ["braze", "clevertap", "insider", "dfinery"]
 PERSON = {
     "external_id": "crm-42",
     "guid": "ctid-42",
     "email": "jane@example.com",
     "phone_number": "+6598765432",
 }
-
-
-class Relay:
-    """The deployed relay, as far as tests see it: its API, its queues and its ledger."""
-
-    def __init__(self, load, queue_urls):
-        self.intake = load("intake").lambda_handler
-        self.status = load("status").lambda_handler
-        self.vendors = {vendor: load(vendor).lambda_handler for vendor in VENDORS}
-        self.queue_urls = queue_urls
-        self.sqs = boto3.client("sqs")
-        self.received = {}  # queue -> the messages of its last delivery
-
-    def post(self, body, headers=None):
-        api = event("intake-api.json")
-        api["body"] = body if isinstance(body, str) else json.dumps(body)
-        api["headers"] = {**api["headers"], **(headers or {})}
-        answer = self.intake(api, FakeContext())
-        return answer["statusCode"], json.loads(answer["body"])
-
-    def get(self, request_id):
-        api = event("status-api.json")
-        api["path"] = f"/v1/deletions/{request_id}"
-        api["pathParameters"] = {"request_id": request_id}
-        answer = self.status(api, FakeContext())
-        return answer["statusCode"], json.loads(answer["body"])
-
-    def waiting(self, queue):
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_urls[queue], AttributeNames=["All"])
-        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-
-    def deliver(self, queue):
-        """One poll of an event source mapping: receive, invoke, delete what did not fail."""
-        url = self.queue_urls[queue]
-        messages = self.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-        )
-        messages = messages.get("Messages", [])
-        self.received[queue] = messages
-        if not messages:
-            return None
-        arn = f"arn:aws:sqs:us-east-1:123456789012:{url.rsplit('/', 1)[1]}"
-        handler = self.intake if queue == "intake" else self.vendors[queue]
-        result = handler({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}, FakeContext())
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return result
-
-    def make_visible(self, queue):
-        """Time passes: the messages hidden by the last delivery until their retry is due show again."""
-        for message in self.received[queue]:
-            self.sqs.change_message_visibility(
-                QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
-
-    def ledger_items(self):
-        return boto3.resource("dynamodb").Table("ledger").scan()["Items"]
-
-
-@pytest.fixture
-def relay(vendor_function, httpserver, monkeypatch):
-    table = load_template(ROOT / "template.yaml")["Resources"]["LedgerTable"]["Properties"]
-    boto3.client("dynamodb").create_table(
-        TableName="ledger",
-        KeySchema=table["KeySchema"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        BillingMode=table["BillingMode"],
-    )
-    monkeypatch.setenv("LEDGER_TABLE", "ledger")
-    sqs = boto3.client("sqs")
-    queue_urls = {}
-    for queue in [*VENDORS, "intake"]:
-        url = sqs.create_queue(QueueName=f"erasure-relay-{queue}")["QueueUrl"]
-        queue_urls[queue] = url
-        if queue != "intake":
-            monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
-    httpserver.expect_request("").respond_with_handler(answer_success)
-    return Relay(vendor_function, queue_urls)
 
 
 def outcomes(receipt):

@@ -9,7 +9,7 @@ import pytest
 from werkzeug import Response
 
 from erasure.observability import logger
-from tests.conftest import CREDENTIALS, HASH_KEY, FakeContext, answer_success, event
+from tests.helpers import CREDENTIALS, HASH_KEY, VENDORS, FakeContext, answer_success, event
 
 IDENTIFIERS = [
     "legacy-crm-000123",
@@ -67,7 +67,7 @@ def everything_logged(caplog, capsys):
 
 
 @pytest.mark.parametrize("answers", [hostile_vendor, answer_success], ids=["hostile", "healthy"])
-@pytest.mark.parametrize("vendor", ["braze", "clevertap", "insider", "dfinery"])
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_no_identifier_or_credential_reaches_the_logs(
     vendor, answers, vendor_function, httpserver, everything_logged
 ):

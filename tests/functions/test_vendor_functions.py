@@ -6,10 +6,9 @@ import boto3
 import pytest
 from werkzeug import Response
 
-from erasure.vendors.base import ConfigError
-from tests.conftest import FakeContext, answer_success, event
+from erasure.config import ConfigError
+from tests.helpers import VENDORS, FakeContext, answer_success, event
 
-VENDORS = ["braze", "clevertap", "insider", "dfinery"]
 DFINERY = "/api/v1/identities/delete"
 
 

@@ -14,20 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from erasure.aws_clients import FanOutFailed
 from erasure.ledger import ConflictingRequest, Ledger, StoredRequest
 from erasure.observability import logger
 from erasure.request import DeletionRequest
 from erasure.vendors import CONNECTORS
-
-
-class FanOutFailed(RuntimeError):
-    """A vendor queue did not accept the messages; the requests are recorded: resubmit them
-    under the same request_ids and only what is missing is sent."""
-
-    def __init__(self, reason: str, request_ids: list[str] | None = None):
-        super().__init__(reason)
-        self.request_ids = request_ids or []
-
 
 # Ledger writes of one bulk in flight at once: independent items, so latency, not order, matters.
 LEDGER_WRITERS = 16
@@ -39,11 +30,6 @@ class Routing:
     """Which vendor queues exist in this deployment."""
 
     queue_urls: Mapping[str, str]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Routing:
-        urls = {v: env.get(f"{v.upper()}_QUEUE_URL", "").strip() for v in CONNECTORS}
-        return cls({vendor: url for vendor, url in urls.items() if url})
 
     def plan(self, request: DeletionRequest) -> tuple[list[str], dict[str, str]]:
         """(vendors to send to, {vendor: why it is skipped})."""
@@ -75,7 +61,25 @@ class Intake:
         return answer
 
     def submit_many(self, requests: list[DeletionRequest]) -> list[dict[str, Any] | ConflictingRequest]:
-        """The first answer for each request (or its conflict), once every target queue has it."""
+        """The first answer for each request (or its conflict), once every target queue has it.
+
+        A request_id given twice in one bulk is one request: opened and fanned out once, and both
+        places answered alike (or the later one with a conflict, if it asks something else)."""
+        first: dict[str, int] = {}
+        for index, request in enumerate(requests):
+            first.setdefault(request.request_id, index)
+        distinct = list(first.values())
+        submitted = self._submit_distinct([requests[i] for i in distinct])
+        by_id = {requests[i].request_id: answer for i, answer in zip(distinct, submitted, strict=True)}
+        return [
+            by_id[r.request_id]
+            if first[r.request_id] == index
+            or self.fingerprint(r) == self.fingerprint(requests[first[r.request_id]])
+            else ConflictingRequest(r.request_id)
+            for index, r in enumerate(requests)
+        ]
+
+    def _submit_distinct(self, requests: list[DeletionRequest]) -> list[dict[str, Any] | ConflictingRequest]:
         with ThreadPoolExecutor(max_workers=LEDGER_WRITERS) as pool:
             stored = list(pool.map(self._open, requests))
 

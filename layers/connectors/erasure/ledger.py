@@ -17,12 +17,16 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from erasure.observability import IdentifierHasher
-from erasure.outcomes import RETRYABLE, Outcome
-from erasure.relay import IdentifierResult
-from erasure.request import DeletionRequest, FieldError, utc_timestamp
+from erasure.outcomes import RETRYABLE, IdentifierResult, Outcome, PriorOutcome, Verdict
+from erasure.request import DeletionRequest, FieldError, Identifier, utc_timestamp
 
 REQUEST_ITEM = "REQUEST"
 OUTCOME_PREFIX = "OUTCOME#"
+
+
+BATCH_GET_MAX = 100  # BatchGetItem's most keys a call
+# Named through placeholders: `item` is one of DynamoDB's reserved words.
+_PRIOR_FIELDS = ("request_id", "item", "outcome", "reason", "last_http_status", "attempts")
 
 
 class ConflictingRequest(Exception):
@@ -175,6 +179,40 @@ class Ledger:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise  # the record is retried, so nothing is lost
+
+    def prior_outcomes(
+        self, vendor: str, pairs: list[tuple[str, Identifier]]
+    ) -> dict[tuple[str, Identifier], PriorOutcome]:
+        """What this vendor's outcome items already say for (request_id, identifier) pairs: a
+        redelivered request must not send what is final, and must know what was tried before."""
+        keys = {
+            (request_id, f"{OUTCOME_PREFIX}{vendor}#{self.hasher(identifier)}"): (request_id, identifier)
+            for request_id, identifier in pairs
+        }
+        found: dict[tuple[str, Identifier], PriorOutcome] = {}
+        pending = [{"request_id": r, "item": i} for r, i in keys]
+        while pending:
+            chunk, pending = pending[:BATCH_GET_MAX], pending[BATCH_GET_MAX:]
+            request = {
+                "Keys": chunk,
+                "ConsistentRead": True,
+                "ProjectionExpression": ", ".join(f"#f{n}" for n in range(len(_PRIOR_FIELDS))),
+                "ExpressionAttributeNames": {f"#f{n}": name for n, name in enumerate(_PRIOR_FIELDS)},
+            }
+            answer = self.db.batch_get_item(RequestItems={self.name: request})
+            for item in answer.get("Responses", {}).get(self.name, []):
+                if item.get("outcome"):
+                    found[keys[(item["request_id"], item["item"])]] = PriorOutcome(
+                        Verdict(
+                            Outcome(item["outcome"]),
+                            item.get("reason") or "",
+                            None if item.get("last_http_status") is None else int(item["last_http_status"]),
+                        ),
+                        int(item.get("attempts", 0)),
+                    )
+            # DynamoDB may leave keys unprocessed under load: ask for them again.
+            pending += answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+        return found
 
     # -- status -----------------------------------------------------------------------------------
 

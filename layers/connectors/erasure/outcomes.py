@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+
+from erasure.request import Identifier
 
 
 class Outcome(StrEnum):
@@ -44,10 +46,13 @@ class Verdict:
 def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Verdict:
     """The meaning of an HTTP status that carries no per-identifier detail.
 
-    Vendors refine this where they document more (Insider's 404, Dfinery's codes in a 200).
+    A 2xx alone proves nothing: only a connector that recognises its vendor's documented success
+    body may say `deleted`. Vendors refine the rest where they document more (Insider's 404,
+    Dfinery's codes in a 200).
     """
     if 200 <= status < 300:
-        return Verdict(Outcome.DELETED, reason, status)
+        unproven = f"a {status} without the documented success body"
+        return Verdict(Outcome.TRANSIENT, f"{unproven}: {reason}" if reason else unproven, status)
     if status == 429:
         return Verdict(Outcome.THROTTLED, reason, status, retry_after_seconds(headers or {}))
     if status in (401, 403):
@@ -59,6 +64,41 @@ def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | No
     if status in (408, 409, 425) or status >= 500:
         return Verdict(Outcome.TRANSIENT, reason, status)
     return Verdict(Outcome.REFUSED, reason, status)
+
+
+@dataclass(frozen=True)
+class IdentifierResult:
+    """One vendor's verdict on one identifier of one request."""
+
+    request_id: str
+    vendor: str
+    identifier: Identifier
+    verdict: Verdict
+    attempted_at: str | None  # None when nothing was sent for it
+    settled: bool = False  # final in the ledger before this run: not sent, nothing to write
+
+
+def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) -> dict:
+    """One identifier's outcome as answered and logged: its type and keyed hash, never its value."""
+    verdict = result.verdict
+    return {
+        "vendor": result.vendor,
+        "identifier": result.identifier.label,
+        "id_hash": hasher(result.identifier),
+        "outcome": str(verdict.outcome),
+        "reason": verdict.reason,
+        "http_status": verdict.http_status,
+        "retry_after": verdict.retry_after,
+        "attempted_at": result.attempted_at,
+    }
+
+
+@dataclass(frozen=True)
+class PriorOutcome:
+    """An outcome already in the ledger, and how many attempts led to it."""
+
+    verdict: Verdict
+    attempts: int
 
 
 MAX_WAIT_SECONDS = 12 * 60 * 60  # SQS's longest visibility timeout

@@ -16,11 +16,17 @@ class RateGate:
         self._lock = threading.Lock()
         self._clock, self._sleep = clock, sleep
 
-    def wait(self) -> None:
-        """Block until this caller's slot; slots are handed out evenly, first come first served."""
+    def wait(self, latest: float | None = None) -> bool:
+        """Block until this caller's slot; slots are handed out evenly, first come first served.
+
+        `latest` (on this gate's clock) is the last moment a call may still start: a slot after
+        it is not taken, nothing is waited for, and False says the call must not be made."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next)
+            if latest is not None and slot > latest:
+                return False
             self._next = slot + self._interval
         if slot > now:
             self._sleep(slot - now)
+        return True

@@ -9,46 +9,24 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from erasure.http import HttpClient, TransportFailure
+from erasure.http_client import HttpClient, TransportFailure
 from erasure.observability import IdentifierHasher, logger, metrics
-from erasure.outcomes import Outcome, Verdict
+from erasure.outcomes import IdentifierResult, Outcome, PriorOutcome, Verdict
 from erasure.pacing import RateGate
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
-from erasure.settings import VendorSettings
+from erasure.config import VendorSettings
 from erasure.vendors.base import Connector, Target, mentions, token_pattern
 
 MAX_REASON_LENGTH = 300
-
-
-@dataclass(frozen=True)
-class IdentifierResult:
-    request_id: str
-    vendor: str
-    identifier: Identifier
-    verdict: Verdict
-    attempted_at: str | None  # None when nothing was sent for it
-
-
-def outcome_view(result: IdentifierResult, hasher: IdentifierHasher) -> dict:
-    """One identifier's outcome as answered and logged: its type and keyed hash, never its value."""
-    verdict = result.verdict
-    return {
-        "vendor": result.vendor,
-        "identifier": result.identifier.label,
-        "id_hash": hasher(result.identifier),
-        "outcome": str(verdict.outcome),
-        "reason": verdict.reason,
-        "http_status": verdict.http_status,
-        "retry_after": verdict.retry_after,
-        "attempted_at": result.attempted_at,
-    }
+OUT_OF_TIME = Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time")
 
 
 class Relay:
@@ -67,19 +45,33 @@ class Relay:
         self.gate = RateGate(rpm) if rpm else None
 
     def run(
-        self, requests: list[DeletionRequest], remaining_ms: Callable[[], int] | None = None
+        self,
+        requests: list[DeletionRequest],
+        remaining_ms: Callable[[], int] | None = None,
+        prior: Mapping[tuple[str, Identifier], PriorOutcome] | None = None,
     ) -> list[list[IdentifierResult]]:
-        """One list of per-identifier results for each request, in the order given."""
-        connector = self.connector
+        """One list of per-identifier results for each request, in the order given.
+
+        `prior` holds what the ledger already says for (request_id, identifier): a final outcome
+        is answered as it stands and never sent again; an earlier attempt that got no final
+        answer is noted on an `already_absent` (that attempt may be what removed it)."""
+        connector, prior = self.connector, prior or {}
         results: list[list[IdentifierResult]] = [[] for _ in requests]
         # The same identifier asked for by several requests in one batch is sent once.
         askers: dict[tuple, list[tuple[int, Target]]] = {}
         for index, request in enumerate(requests):
             for identifier in request.identifiers:
                 reason = connector.skip_reason(request.action, identifier)
+                earlier = prior.get((request.request_id, identifier))
                 if reason:
                     verdict = Verdict(Outcome.SKIPPED, reason)
                     results[index].append(self._result(request, identifier, verdict, None))
+                elif earlier and earlier.verdict.outcome.is_final:
+                    results[index].append(
+                        IdentifierResult(
+                            request.request_id, connector.name, identifier, earlier.verdict, None, True
+                        )
+                    )
                 else:
                     key = (connector.batch_group(identifier), identifier)
                     askers.setdefault(key, []).append((index, Target(request, identifier)))
@@ -99,8 +91,10 @@ class Relay:
             for keys, answers in zip(calls, answered, strict=True):
                 for key, (verdict, attempted_at) in zip(keys, answers, strict=True):
                     for index, target in askers[key]:
+                        earlier = prior.get((target.request.request_id, target.identifier))
+                        answer = _after_unconfirmed(verdict, earlier)
                         results[index].append(
-                            self._result(target.request, target.identifier, verdict, attempted_at)
+                            self._result(target.request, target.identifier, answer, attempted_at)
                         )
         counts: Counter[str] = Counter()
         for request_results in results:
@@ -131,8 +125,8 @@ class _BatchSender:
         unsent = self._unsent_verdict()
         if unsent:
             return [(unsent, None)] * len(targets)
-        if relay.gate:
-            relay.gate.wait()
+        if relay.gate and not relay.gate.wait(self._latest_start()):
+            return [(OUT_OF_TIME, None)] * len(targets)
         attempted_at = utc_timestamp()
         request = connector.build(targets, settings.base_url, settings.credentials)
         http_status, duration_ms = None, 0.0
@@ -173,11 +167,19 @@ class _BatchSender:
     def _unsent_verdict(self) -> Verdict | None:
         if self.stop_verdict:
             return self.stop_verdict
-        # Leave room for one full call before the function's own deadline.
-        budget_ms = (self.relay.settings.connect_timeout + self.relay.settings.read_timeout + 1) * 1000
-        if self.remaining_ms and self.remaining_ms() < budget_ms:
-            return Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time")
+        latest = self._latest_start()
+        if latest is not None and time.monotonic() > latest:
+            return OUT_OF_TIME
         return None
+
+    def _latest_start(self) -> float | None:
+        """The last moment (time.monotonic) a call may start and still end, answer read and
+        written, before the function's deadline; None without a deadline."""
+        if not self.remaining_ms:
+            return None
+        settings = self.relay.settings
+        budget_s = settings.connect_timeout + settings.read_timeout + 1
+        return time.monotonic() + self.remaining_ms() / 1000 - budget_s
 
     def _maybe_stop(self, verdicts: list[Verdict]) -> None:
         for verdict in verdicts:
@@ -187,6 +189,19 @@ class _BatchSender:
                         reason = f"not sent: an earlier call was {verdict.outcome}"
                         self.stop_verdict = Verdict(verdict.outcome, reason, None, verdict.retry_after)
                 return
+
+
+def _after_unconfirmed(verdict: Verdict, earlier: PriorOutcome | None) -> Verdict:
+    """ "Not there" after an attempt whose answer never came (or was not a final one) may be that
+    attempt's own work: the receipt must say so rather than claim it was never there."""
+    if verdict.outcome is not Outcome.ALREADY_ABSENT or not earlier or earlier.attempts < 1:
+        return verdict
+    note = (
+        f"absent on retry; an earlier attempt ({earlier.verdict.outcome}: "
+        f"{earlier.verdict.reason or 'no reason given'}) may have deleted it"
+    )
+    reason = f"{note}. Vendor: {verdict.reason}" if verdict.reason else note
+    return replace(verdict, reason=reason[:MAX_REASON_LENGTH])
 
 
 def _refused_as_one(verdicts: list[Verdict]) -> bool:

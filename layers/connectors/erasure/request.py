@@ -24,6 +24,7 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
 _CUSTOM_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A key that looks like a name may be echoed in an error; anything else (an email used as a key,
 # say) is named by its position, so that an error never repeats personal data.
 _ECHOABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
@@ -116,12 +117,17 @@ def request_id_or_none(body: Any) -> str | None:
     return None if errors else request_id
 
 
-def decoded_json(text: str | None) -> Any:
-    """A JSON body, or None when it is not JSON (parse() then names the body as the bad field)."""
+def json_document(text: Any) -> Any:
+    """The decoded JSON of a body or message; InvalidRequest naming the body when it is not JSON
+    (or nested deeper than the decoder can follow, which would otherwise escape as an error)."""
+    if not isinstance(text, str | bytes):
+        raise InvalidRequest([FieldError("body", "must be a JSON object")])
     try:
-        return json.loads(text or "")
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidRequest([FieldError("body", "is nested too deeply")]) from None
     except ValueError:
-        return None
+        raise InvalidRequest([FieldError("body", "is not valid JSON")]) from None
 
 
 def parse(
@@ -158,21 +164,31 @@ def unknown_fields(body: dict, allowed: set[str]) -> list[FieldError]:
     return [FieldError(_name(key, n), "unknown field") for n, key in enumerate(body) if key not in allowed]
 
 
+def is_request_id(value: Any) -> bool:
+    return _request_id_problem(value) is None
+
+
 def _request_id(body: dict, default: str | None, errors: list[FieldError]) -> str:
     """The body's request_id, else the default (an Idempotency-Key, a message id), checked alike:
     every function downstream parses it again, and must accept what intake accepted."""
     if "request_id" not in body and not default:
         return str(uuid.uuid4())
     value = body.get("request_id", default)
+    problem = _request_id_problem(value)
+    if problem:
+        errors.append(FieldError("request_id", problem))
+        return ""
+    return value
+
+
+def _request_id_problem(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
-        errors.append(FieldError("request_id", "must be a non-empty string"))
-    elif len(value) > MAX_REQUEST_ID_LENGTH:
-        errors.append(FieldError("request_id", f"longer than {MAX_REQUEST_ID_LENGTH} characters"))
-    elif not _REQUEST_ID.match(value):
-        errors.append(FieldError("request_id", "only letters, digits and . _ : - are allowed"))
-    else:
-        return value
-    return ""
+        return "must be a non-empty string"
+    if len(value) > MAX_REQUEST_ID_LENGTH:
+        return f"longer than {MAX_REQUEST_ID_LENGTH} characters"
+    if not _REQUEST_ID.fullmatch(value):
+        return "only letters, digits and . _ : - are allowed"
+    return None
 
 
 def _action(body: dict, errors: list[FieldError]) -> Action:
@@ -190,7 +206,9 @@ def _requested_at(body: dict, default: str | None, errors: list[FieldError]) -> 
         return default or utc_timestamp()
     value = body["requested_at"]
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if not isinstance(value, str):
+            raise ValueError
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             raise ValueError
     except ValueError:
@@ -244,7 +262,7 @@ def _custom_identifiers(value: Any, errors: list[FieldError]) -> list[Identifier
     found = []
     for position, (name, custom_value) in enumerate(value.items()):
         where = f"identity.custom.{_name(name, position)}"
-        if len(name) > MAX_CUSTOM_NAME_LENGTH or not _CUSTOM_NAME.match(name):
+        if len(name) > MAX_CUSTOM_NAME_LENGTH or not _CUSTOM_NAME.fullmatch(name):
             errors.append(FieldError(where, "name must be 1-64 letters, digits, _ . -"))
             continue
         text = _identifier_value(where, custom_value, errors)
@@ -254,7 +272,7 @@ def _custom_identifiers(value: Any, errors: list[FieldError]) -> list[Identifier
 
 
 def _name(key: Any, position: int) -> str:
-    return key if isinstance(key, str) and _ECHOABLE.match(key) else f"#{position}"
+    return key if isinstance(key, str) and _ECHOABLE.fullmatch(key) else f"#{position}"
 
 
 def _identifier_value(where: str, value: Any, errors: list[FieldError]) -> str | None:
@@ -268,16 +286,29 @@ def _identifier_value(where: str, value: Any, errors: list[FieldError]) -> str |
     if len(text) > MAX_IDENTIFIER_LENGTH:
         errors.append(FieldError(where, f"longer than {MAX_IDENTIFIER_LENGTH} characters"))
         return None
+    if not _is_plain_text(text):
+        # A lone surrogate cannot be encoded for a vendor (nor hashed); no real identifier holds
+        # a control character.
+        errors.append(FieldError(where, "must be text without control characters or lone surrogates"))
+        return None
     return text
 
 
+def _is_plain_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not _CONTROL.search(text)
+
+
 def _well_formed(where: str, kind: IdentifierType, text: str, errors: list[FieldError]) -> bool:
-    if kind is IdentifierType.PHONE_NUMBER and not _E164.match(text):
+    if kind is IdentifierType.PHONE_NUMBER and not _E164.fullmatch(text):
         errors.append(
             FieldError(where, "must be in E.164 format: +, country code, number; 15 digits at most")
         )
         return False
-    if kind is IdentifierType.EMAIL and not _EMAIL.match(text):
+    if kind is IdentifierType.EMAIL and not _EMAIL.fullmatch(text):
         errors.append(FieldError(where, "is not an email address"))
         return False
     return True

@@ -8,13 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from erasure.http import HttpAnswer, HttpRequest
+from erasure.http_client import HttpAnswer, HttpRequest
 from erasure.outcomes import Verdict
 from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
-
-
-class ConfigError(RuntimeError):
-    """A missing or malformed setting; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +28,11 @@ class Connector(ABC):
     serves: ClassVar[Mapping[Action, frozenset[IdentifierType]]]
     credential_fields: ClassVar[tuple[str, ...]]
     max_body_bytes: ClassVar[int | None] = None  # a documented request size cap
-    requests_per_minute: ClassVar[int]  # the documented limit for this operation
+    requests_per_minute: ClassVar[int]  # the documented limit for this operation; 0: none
     default_concurrency: ClassVar[int] = 4  # calls in flight at once within one invocation
+    # Invocations at once: the queue's ScalingConfig.MaximumConcurrency in template.yaml, which a
+    # test holds equal to this; each invocation paces itself to config.invocation_share().
+    queue_concurrency: ClassVar[int] = 2
 
     def skip_reason(self, action: Action, identifier: Identifier) -> str | None:
         """Why this vendor does not serve (action, identifier), or None when it does."""
@@ -59,28 +58,6 @@ class Connector(ABC):
     @abstractmethod
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
         """One verdict per target, in order."""
-
-
-def url_from_env(env: Mapping[str, str], variable: str, default: str | None = None) -> str | None:
-    """A base URL setting: scheme and host (and port), no trailing slash."""
-    value = env.get(variable, "").strip() or default
-    if value is None:
-        return None
-    if not re.match(r"^https?://[^/\s]+/?$", value):
-        raise ConfigError(f"{variable} must be a base URL like https://host, got a malformed value")
-    return value.rstrip("/")
-
-
-def url_or_named_host(
-    env: Mapping[str, str], url_variable: str, name_variable: str, hosts: Mapping[str, str], name: str
-) -> str:
-    """A base URL setting if given, else the documented host of a named instance or region."""
-    url = url_from_env(env, url_variable)
-    if url:
-        return url
-    if name not in hosts:
-        raise ConfigError(f"{name_variable} must be one of {', '.join(hosts)} (or set {url_variable})")
-    return f"https://{hosts[name]}"
 
 
 def token_pattern(value: str) -> re.Pattern[str]:

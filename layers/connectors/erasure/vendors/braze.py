@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from erasure.http import HttpAnswer, HttpRequest, json_body
+from erasure.config import url_or_named_host
+from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text, mentions, url_or_named_host
+from erasure.vendors.base import Connector, Target, error_text, mentions
 
 # Documented REST hosts by dashboard instance. EU lives on .braze.eu, not .braze.com.
 INSTANCE_HOSTS = {
@@ -48,7 +49,7 @@ class Braze(Connector):
             "POST",
             f"{base}/users/external_ids/remove",
             {"Authorization": f"Bearer {credentials['api_key']}", "Content-Type": "application/json"},
-            json_body({"external_ids": [t.identifier.value for t in targets]}),
+            json_bytes({"external_ids": [t.identifier.value for t in targets]}),
         )
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:

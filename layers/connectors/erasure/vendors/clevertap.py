@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from erasure.http import HttpAnswer, HttpRequest, json_body
+from erasure.config import url_or_named_host
+from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, Identifier, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text, url_or_named_host
+from erasure.vendors.base import Connector, Target, error_text
 
 REGION_HOSTS = {
     "in1": "in1.api.clevertap.com",
@@ -53,7 +54,7 @@ class CleverTap(Connector):
                 "X-CleverTap-Passcode": credentials["passcode"],
                 "Content-Type": "application/json; charset=utf-8",
             },
-            json_body({field: [t.identifier.value for t in targets]}),
+            json_bytes({field: [t.identifier.value for t in targets]}),
         )
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from erasure.http import HttpAnswer, HttpRequest, json_body
+from erasure.config import url_from_env
+from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text, url_from_env
+from erasure.vendors.base import Connector, Target, error_text
 
 DEFAULT_URL = "https://openapi.dfinery.ai"
 SUCCESS = "20000"
@@ -46,7 +47,7 @@ class Dfinery(Connector):
             "POST",
             f"{base}/api/v1/identities/delete?service_id={quote(credentials['service_id'], safe='')}",
             {"access_token": credentials["access_token"], "Content-Type": "application/json"},
-            json_body(
+            json_bytes(
                 {
                     "identity": {"external_id": target.identifier.value},
                     "request_datetime": target.request.requested_at,

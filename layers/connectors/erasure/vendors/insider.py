@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from erasure.http import HttpAnswer, HttpRequest, json_body
+from erasure.config import url_from_env
+from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text, url_from_env
+from erasure.vendors.base import Connector, Target, error_text
 
 DEFAULT_URL = "https://unification.useinsider.com"
 
@@ -48,16 +49,17 @@ class Insider(Connector):
                 "X-REQUEST-TOKEN": credentials["request_token"],
                 "Content-Type": "application/json",
             },
-            json_body({"identifiers": identifiers}),
+            json_bytes({"identifiers": identifiers}),
         )
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
         body = answer.json()
         text = error_text(body)
         lowered = text.lower()
-        if 200 <= answer.status < 300 and (text or (isinstance(body, dict) and body.get("success") is False)):
-            # Success is documented as {} or empty; an error envelope in a 2xx is not proof.
-            verdict = Verdict(Outcome.TRANSIENT, f"error inside a {answer.status}: {text}", answer.status)
+        if 200 <= answer.status < 300 and (body == {} or not answer.body.strip()):
+            # The documented success, and nothing else: {} or an empty body. An HTML page or an
+            # error envelope inside a 2xx is not proof (verdict_for_status reads it as transient).
+            verdict = Verdict(Outcome.DELETED, "", answer.status)
         elif answer.status == 404 and "no such user" in lowered:
             verdict = Verdict(Outcome.ALREADY_ABSENT, text, answer.status)
         elif answer.status == 400 and "partner is invalid" in lowered:
@@ -66,6 +68,6 @@ class Insider(Connector):
             retry_after = retry_after_seconds(answer.headers)
             verdict = Verdict(Outcome.THROTTLED, text, answer.status, retry_after)
         else:
-            # 2xx with {} or an empty body is success; the sole-identifier 400 is a refusal.
+            # The sole-identifier 400 is a refusal; any other 2xx is not proof of anything.
             verdict = verdict_for_status(answer.status, text, answer.headers)
         return [verdict] * len(targets)

@@ -47,7 +47,7 @@ class TransportFailure(Exception):
         self.duration_ms = duration_ms
 
 
-def json_body(payload: Any) -> bytes:
+def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

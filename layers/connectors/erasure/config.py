@@ -1,15 +1,27 @@
-"""Environment and secrets, read once per cold start; a bad setting fails naming itself."""
+"""Every setting of every function, read once per cold start; a bad one fails naming itself.
+
+The environment is set by template.yaml; secrets come from Secrets Manager through Powertools
+parameters. Nothing else in the layer reads os.environ.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from erasure.vendors.base import ConfigError, Connector
+if TYPE_CHECKING:
+    from erasure.vendors.base import Connector
 
 SecretReader = Callable[[str], Any]
+# Of a vendor's documented per-minute limit, the share the relay's queue traffic may use.
+RATE_HEADROOM = 0.9
+
+
+class ConfigError(RuntimeError):
+    """A missing or malformed setting; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +51,17 @@ def load_vendor_settings(
         credentials=credentials,
         concurrency=_number(env, f"{prefix}_CONCURRENCY", connector.default_concurrency, int),
         requests_per_minute=_number(
-            env, f"{prefix}_REQUESTS_PER_MINUTE", connector.requests_per_minute, float, allow_zero=True
+            env, f"{prefix}_REQUESTS_PER_MINUTE", invocation_share(connector), float, allow_zero=True
         ),
         connect_timeout=_number(env, "HTTP_CONNECT_TIMEOUT", 3.05, float),
         read_timeout=_number(env, "HTTP_READ_TIMEOUT", 10.0, float),
     )
+
+
+def invocation_share(connector: Connector) -> float:
+    """One invocation's share of the vendor's per-minute limit: the queue runs at most
+    `queue_concurrency` invocations at once, and together they keep RATE_HEADROOM of the limit."""
+    return connector.requests_per_minute * RATE_HEADROOM / connector.queue_concurrency
 
 
 def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret) -> bytes:
@@ -52,6 +70,48 @@ def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader
     if len(key) < 32:
         raise ConfigError("the secret named by HASH_KEY_SECRET_ID: 'key' must be at least 32 characters")
     return key
+
+
+def ledger_table_name(env: Mapping[str, str] = os.environ) -> str:
+    name = env.get("LEDGER_TABLE", "").strip()
+    if not name:
+        raise ConfigError("LEDGER_TABLE is not set")
+    return name
+
+
+def ledger_ttl_days(env: Mapping[str, str] = os.environ) -> int:
+    raw = env.get("LEDGER_TTL_DAYS", "").strip() or "400"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError("LEDGER_TTL_DAYS must be a whole number of days, at least 1")
+    return int(raw)
+
+
+def queue_urls(vendors: list[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The vendor queues intake fans out to: <VENDOR>_QUEUE_URL, for the vendors that have one."""
+    urls = {vendor: env.get(f"{vendor.upper()}_QUEUE_URL", "").strip() for vendor in vendors}
+    return {vendor: url for vendor, url in urls.items() if url}
+
+
+def url_from_env(env: Mapping[str, str], variable: str, default: str | None = None) -> str | None:
+    """A base URL setting: scheme and host (and port), no trailing slash."""
+    value = env.get(variable, "").strip() or default
+    if value is None:
+        return None
+    if not re.fullmatch(r"https?://[^/\s]+/?", value):
+        raise ConfigError(f"{variable} must be a base URL like https://host, got a malformed value")
+    return value.rstrip("/")
+
+
+def url_or_named_host(
+    env: Mapping[str, str], url_variable: str, name_variable: str, hosts: Mapping[str, str], name: str
+) -> str:
+    """A base URL setting if given, else the documented host of a named instance or region."""
+    url = url_from_env(env, url_variable)
+    if url:
+        return url
+    if name not in hosts:
+        raise ConfigError(f"{name_variable} must be one of {', '.join(hosts)} (or set {url_variable})")
+    return f"https://{hosts[name]}"
 
 
 def _secret_fields(
@@ -84,6 +144,6 @@ def _number(
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{variable} must be a number") from None
-    if value < 0 or (value == 0 and not allow_zero):
+    if value < 0 or (value == 0 and not allow_zero) or value != value:
         raise ConfigError(f"{variable} must be greater than 0")
     return value

@@ -1,0 +1,8 @@
+"""The Lambda handlers, by role: each function's app.py builds one of these in one line.
+
+- vendor.py: a vendor function (its queue and its API route);
+- intake.py: POST /v1/deletions and the intake queue;
+- status.py: GET /v1/deletions/{request_id};
+- sqs.py: what the queue-fed handlers share;
+- http_answers.py: every domain error and outcome as an HTTP answer.
+"""

@@ -1,0 +1,112 @@
+"""The intake function: POST /v1/deletions (one request or a bulk) and the intake queue."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from erasure.aws_clients import ledger_table, sqs_batch_sender
+from erasure.config import ledger_table_name, ledger_ttl_days, load_hash_key, queue_urls
+from erasure.handlers import http_answers
+from erasure.handlers.sqs import delivery_id, dispatch, read_request
+from erasure.intake import Intake, Routing
+from erasure.ledger import ConflictingRequest, Ledger
+from erasure.observability import IdentifierHasher, logger, metrics
+from erasure.request import (
+    FieldError,
+    InvalidRequest,
+    json_document,
+    parse,
+    request_id_or_none,
+    unknown_fields,
+)
+from erasure.vendors import CONNECTORS
+
+MAX_BULK_REQUESTS = 1000
+KNOWN_VENDORS = frozenset(CONNECTORS)
+
+
+def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
+    hasher = IdentifierHasher(load_hash_key(env))
+    ledger = Ledger(ledger_table(ledger_table_name(env)), hasher, ledger_ttl_days(env))
+    intake = Intake(Routing(queue_urls(list(CONNECTORS), env)), ledger, sqs_batch_sender())
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    app = APIGatewayRestResolver()
+    http_answers.register_error_handlers(app)
+
+    @app.post("/v1/deletions")
+    def post_deletions() -> Response:
+        event = app.current_event
+        body = http_answers.request_body(event)
+        if isinstance(body, dict) and "requests" in body:
+            return submit_bulk(body)
+        key = (event.headers or {}).get("idempotency-key")
+        if key and isinstance(body, dict) and body.get("request_id") not in (None, key):
+            raise InvalidRequest([FieldError("request_id", "differs from the Idempotency-Key header")])
+        request = parse(body, default_request_id=key, known_vendors=KNOWN_VENDORS)
+        return http_answers.json_response(202, intake.submit(request))
+
+    def submit_bulk(body: dict) -> Response:
+        requests = body["requests"]
+        if set(body) != {"requests"}:
+            raise InvalidRequest(unknown_fields(body, {"requests"}))
+        if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK_REQUESTS:
+            raise InvalidRequest(
+                [FieldError("requests", f"must be a list of 1 to {MAX_BULK_REQUESTS} requests")]
+            )
+        answers: list[dict[str, Any]] = [{} for _ in requests]
+        valid = []
+        for index, item in enumerate(requests):
+            try:
+                valid.append((index, parse(item, known_vendors=KNOWN_VENDORS)))
+            except InvalidRequest as invalid:
+                answers[index] = {"status": 400, "errors": [e.as_dict() for e in invalid.errors]}
+        for (index, _), answer in zip(valid, intake.submit_many([r for _, r in valid]), strict=True):
+            if isinstance(answer, ConflictingRequest):
+                answers[index] = {"status": 409, **http_answers.conflict(str(answer))}
+            else:
+                answers[index] = {"status": 202, **answer}
+        accepted = all(a["status"] == 202 for a in answers)
+        return http_answers.json_response(202 if accepted else 207, {"results": answers})
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            request = read_request(record, KNOWN_VENDORS)
+        except InvalidRequest as invalid:
+            # Kept in the ledger with its reasons; retrying cannot fix it, so it is not retried.
+            request_id = _stated_request_id(record) or delivery_id(record)
+            ledger.reject(request_id, invalid.errors)
+            logger.warning("intake message rejected", extra={"request_id": request_id})
+            metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
+            return
+        try:
+            intake.submit(request)
+        except ConflictingRequest:
+            logger.warning(
+                "request_id reused for a different request", extra={"request_id": request.request_id}
+            )
+            metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
+
+    def handle_sqs(event: dict, context: Any) -> dict:
+        return process_partial_response(event, record_handler, processor, context)
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def handler(event: Any, context: Any) -> dict:
+        return dispatch(event, context, handle_sqs, app)
+
+    return handler
+
+
+def _stated_request_id(record: SQSRecord) -> str | None:
+    """The request_id a rejected message states, when it is a valid one."""
+    try:
+        return request_id_or_none(json_document(record.get("body")))
+    except InvalidRequest:
+        return None

@@ -1,0 +1,42 @@
+"""The status function: GET /v1/deletions/{request_id}, the receipt from the ledger.
+
+It imports only its own path (no vendor code, no HTTP client): its cold start stays small.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from erasure.aws_clients import ledger_table
+from erasure.config import ledger_table_name, ledger_ttl_days
+from erasure.handlers import http_answers
+from erasure.ledger import Ledger
+from erasure.observability import logger
+from erasure.request import is_request_id
+
+
+def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
+    ledger = Ledger(ledger_table(ledger_table_name(env)), None, ledger_ttl_days(env))
+    app = APIGatewayRestResolver()
+    # An id the route's pattern cannot match (quotes, control characters, ...) names no request.
+    app.not_found(http_answers.no_such_request)
+
+    @app.get("/v1/deletions/<request_id>")
+    def get_deletion(request_id: str) -> Response:
+        # An id that could never have been accepted is not looked up (DynamoDB would refuse it).
+        receipt = ledger.receipt(request_id) if is_request_id(request_id) else None
+        if receipt is None:
+            return http_answers.no_such_request()
+        return http_answers.json_response(200, receipt)
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: Any, context: Any) -> dict:
+        if not isinstance(event, dict) or not isinstance(event.get("httpMethod"), str):
+            return http_answers.not_an_api_event()
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,148 @@
+"""Builders shared by the tests: events, function loading, a stand-in for healthy vendors, and
+the deployed relay as tests drive it (its API, its queues delivered like Lambda's event source
+mappings, its ledger). Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import boto3
+from werkzeug import Response
+
+from erasure.request import parse
+from erasure.vendors import CONNECTORS
+from tools.sam_local import load_template, sqs_record
+
+ROOT = Path(__file__).resolve().parent.parent
+HASH_KEY = "test-hash-key-0123456789abcdef0123456789abcdef"
+CREDENTIALS = {
+    "braze": {"api_key": "braze-secret-key-123"},
+    "clevertap": {"account_id": "TEST-ACCOUNT", "passcode": "clevertap-passcode-456"},
+    "insider": {"partner_name": "MyBrand", "request_token": "insider-token-789"},
+    "dfinery": {"service_id": "svc-42", "access_token": "dfinery-token-abc"},
+}
+
+
+def request(identity: dict, action: str = "delete_profile", **extra):
+    return parse({"identity": identity, "action": action, **extra})
+
+
+def outcomes(results) -> list[tuple[str, str]]:
+    """(identifier type, outcome) pairs of one request's results."""
+    return [(r.identifier.label, str(r.verdict.outcome)) for r in results]
+
+
+def load_function(name: str):
+    """Import functions/<name>/app.py under its own module name, as Lambda would load it."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"function_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(name: str) -> dict:
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def answer_success(req):
+    """Every vendor's documented success answer, by path: a stand-in for four healthy vendors."""
+    if req.path == "/users/external_ids/remove":
+        ids = req.get_json()["external_ids"]
+        return Response(json.dumps({"message": "success", "removed_ids": ids, "removal_errors": []}), 201)
+    if req.path == "/1/delete/profiles.json":
+        return Response(json.dumps({"status": "success"}), 200)
+    if req.path == "/api/user/v1/identity":
+        return Response("{}", 200)
+    if req.path == "/api/v1/identities/delete":
+        return Response(json.dumps({"status": True, "code": "20000", "message": "OK", "data": True}), 200)
+    return Response("not found", 404)
+
+
+class FakeContext:
+    """What Lambda passes as context, enough for Powertools and the relay's deadline."""
+
+    function_name = "erasure-relay-test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:erasure-relay-test"
+    aws_request_id = "test-invocation"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+VENDORS = list(CONNECTORS)  # every registered vendor: a new one is tested without edits here
+
+
+def create_ledger_table(name: str = "ledger") -> None:
+    """The ledger table as template.yaml defines it, in (moto) DynamoDB."""
+    table = load_template(ROOT / "template.yaml")["Resources"]["LedgerTable"]["Properties"]
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode=table["BillingMode"],
+    )
+
+
+class DeployedRelay:
+    """The deployed relay, as far as tests see it: its API, its queues and its ledger."""
+
+    def __init__(self, load, queue_urls):
+        self.intake = load("intake").lambda_handler
+        self.status = load("status").lambda_handler
+        self.vendors = {vendor: load(vendor).lambda_handler for vendor in VENDORS}
+        self.queue_urls = queue_urls
+        self.sqs = boto3.client("sqs")
+        self.received = {}  # queue -> the messages of its last delivery
+
+    def post(self, body, headers=None):
+        api = event("intake-api.json")
+        api["body"] = body if isinstance(body, str) else json.dumps(body)
+        api["headers"] = {**api["headers"], **(headers or {})}
+        answer = self.intake(api, FakeContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def get(self, request_id):
+        api = event("status-api.json")
+        api["path"] = f"/v1/deletions/{request_id}"
+        api["pathParameters"] = {"request_id": request_id}
+        answer = self.status(api, FakeContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def waiting(self, queue):
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_urls[queue], AttributeNames=["All"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    def deliver(self, queue):
+        """One poll of an event source mapping: receive, invoke, delete what did not fail."""
+        url = self.queue_urls[queue]
+        messages = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
+        messages = messages.get("Messages", [])
+        self.received[queue] = messages
+        if not messages:
+            return None
+        arn = f"arn:aws:sqs:us-east-1:123456789012:{url.rsplit('/', 1)[1]}"
+        handler = self.intake if queue == "intake" else self.vendors[queue]
+        result = handler({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}, FakeContext())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return result
+
+    def make_visible(self, queue):
+        """Time passes: the messages hidden by the last delivery until their retry is due show again."""
+        for message in self.received[queue]:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+
+    def ledger_items(self):
+        return boto3.resource("dynamodb").Table("ledger").scan()["Items"]
