@@ -56,6 +56,10 @@ def test_one_call_per_identifier_with_a_lowercase_partner_name(httpserver, make_
         (200, {}, "deleted"),
         (200, {"success": False, "message": "Partner token authentication failed."}, "transient"),
         (200, {"error": "rejected: too many requests"}, "transient"),
+        # An upstream HTML error page, or any body but the documented ones, proves nothing.
+        (200, "<html><body>502 Bad Gateway</body></html>", "transient"),
+        (200, {"success": True}, "transient"),
+        (200, "null", "transient"),
         (
             400,
             {"error": "you cannot delete the sole identifier specified for a user: bad request"},
