@@ -3,7 +3,9 @@ HTTP servers, moto, the functions loaded with their settings, and the deployed r
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 
 import pytest
@@ -14,7 +16,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ErasureRelay")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from erasure.config import VendorSettings
-from erasure.observability import IdentifierHasher
+from erasure.observability import IdentifierHasher, logger
 from erasure.relay import Relay
 from erasure.vendors import CONNECTORS
 from tests.helpers import (
@@ -100,3 +102,27 @@ def relay(vendor_function, httpserver, monkeypatch):
             monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
     httpserver.expect_request("").respond_with_handler(answer_success)
     return DeployedRelay(vendor_function, queue_urls)
+
+
+@pytest.fixture
+def everything_logged(caplog, capsys):
+    """Our JSON log lines (from the Logger's own stream), Powertools' internal logs, and stdout,
+    at debug level. Each call returns what was logged since the previous call."""
+    handler = logger.registered_handler
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    logger.setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="aws_lambda_powertools")
+    read = {"stream": 0, "records": 0}
+
+    def since_last_call() -> str:
+        text, records = stream.getvalue(), caplog.records
+        # werkzeug's records are the fake vendor's own access log, not the relay's.
+        ours = [r.getMessage() for r in records[read["records"] :] if not r.name.startswith("werkzeug")]
+        fresh = text[read["stream"] :] + "\n".join(ours) + "".join(capsys.readouterr())
+        read.update(stream=len(text), records=len(records))
+        return fresh
+
+    yield since_last_call
+    logger.setLevel(logging.INFO)
+    handler.setStream(previous)

@@ -75,6 +75,28 @@ class FakeContext:
         return 60_000
 
 
+def hostile_vendor(req):
+    """Answers that quote identifiers back, refuse, throttle and fail."""
+    body = req.get_json()
+    if req.path == "/users/external_ids/remove":
+        ids = body["external_ids"]
+        errors = [f"'{ids[-1]}' is a primary external id at index {len(ids) - 1}"]
+        return Response(
+            json.dumps({"message": "success", "removed_ids": ids[:-1], "removal_errors": errors}), 201
+        )
+    if req.path == "/api/user/v1/identity":
+        value = json.dumps(body["identifiers"])
+        return Response(json.dumps({"error": f"no such user for these identifiers {value}: no data"}), 404)
+    if req.path == "/api/v1/identities/delete":
+        external_id = body["identity"]["external_id"]
+        return Response(
+            json.dumps({"status": False, "code": "40001", "message": f"bad id {external_id}"}), 200
+        )
+    if req.path == "/1/delete/profiles.json":
+        return Response(json.dumps({"status": "fail", "error": f"cannot delete {body}", "code": 500}), 500)
+    return answer_success(req)
+
+
 VENDORS = list(CONNECTORS)  # every registered vendor: a new one is tested without edits here
 
 

@@ -3,6 +3,8 @@
 import socket
 from dataclasses import replace
 
+import pytest
+
 from erasure.pacing import RateGate
 from tests.helpers import outcomes, request
 from tests.recording_server import RecordingServer
@@ -89,3 +91,21 @@ def test_the_gate_paces_real_calls(httpserver, make_relay):
     relay.run([request({"external_id": f"u{n}"}) for n in range(5)])
     assert len(httpserver.log) == 5
     assert len(slept) == 4 and all(0 < s <= 0.4 for s in slept)
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "cannot delete {'identity': ['crm-42\\\\\"x']}",  # a Python repr of the body
+        'cannot delete \\"crm-42\\\\\\"x\\"',  # JSON escaped twice
+        "cannot delete c r m 4 2 x",  # re-spaced
+    ],
+)
+def test_a_reason_quoting_an_identifier_in_any_form_keeps_no_trace_of_it(httpserver, make_relay, quoted):
+    httpserver.expect_oneshot_request("/1/delete/profiles.json").respond_with_json(
+        {"status": "fail", "error": quoted, "code": 500}, 500
+    )
+    (results,) = make_relay("clevertap").run([request({"external_id": 'crm-42\\"x'})])
+    reason = results[0].verdict.reason
+    assert "crm" not in reason and "42" not in reason
+    assert reason.startswith("cannot delete") or reason == "the vendor's text quoted an identifier; withheld"

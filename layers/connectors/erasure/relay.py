@@ -8,6 +8,7 @@ every verdict back to its request, the stop-on-throttle rule, and the call log l
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -17,15 +18,17 @@ from dataclasses import replace
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from erasure.config import VendorSettings
 from erasure.http_client import HttpClient, TransportFailure
 from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, PriorOutcome, Verdict
 from erasure.pacing import RateGate
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
-from erasure.config import VendorSettings
 from erasure.vendors.base import Connector, Target, mentions, token_pattern
 
 MAX_REASON_LENGTH = 300
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+WITHHELD_REASON = "the vendor's text quoted an identifier; withheld"
 OUT_OF_TIME = Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time")
 
 
@@ -235,5 +238,20 @@ def _redacted(verdict: Verdict, targets: list[Target]) -> Verdict:
         for form in {value, value.lstrip("+"), escaped, escaped.replace("/", "\\/")}:
             if mentions(reason, form):
                 reason = token_pattern(form).sub("<identifier>", reason)
-    reason = reason[:MAX_REASON_LENGTH]
-    return Verdict(verdict.outcome, reason, verdict.http_status, verdict.retry_after)
+    # Quoting forms are endless (escaped twice, a language's repr, re-spaced): if what is left of
+    # any identifier once punctuation, escapes and spaces are ignored is still in the text, the
+    # vendor's text is withheld.
+    text = _skeleton(reason)
+    if any(piece in text for target in targets for piece in _skeletons(target.identifier.value)):
+        reason = WITHHELD_REASON
+    return Verdict(verdict.outcome, reason[:MAX_REASON_LENGTH], verdict.http_status, verdict.retry_after)
+
+
+def _skeletons(value: str) -> set[str]:
+    """The identifier's letters and digits, as written and as a JSON escape writes them
+    (\\u00eb for ë); ignored under four characters, too short to say anything."""
+    return {s for s in (_skeleton(value), _skeleton(json.dumps(value))) if len(s) >= 4}
+
+
+def _skeleton(text: str) -> str:
+    return _NOT_ALPHANUMERIC.sub("", text.lower())

@@ -1,0 +1,79 @@
+"""A local stand-in for the deletion APIs of Braze, CleverTap, Insider and Dfinery.
+
+One HTTP server on 127.0.0.1 plays all four vendors, told apart by path, and answers with each
+vendor's documented statuses, bodies and headers (each module in vendors/ cites the vendor's
+public documentation it follows). It exists so that the relay can be tested and demonstrated
+against the contracts, including their failure modes, without touching a real vendor.
+
+Modules
+-------
+- core       Request, Reply, rate windows, faults and the Vendor base class
+- vendors/   one module per vendor: its endpoints, default credentials, settings, seed and
+             faults; every Vendor subclass found there is served
+- server     VendorSandbox: the HTTP server, the pipeline and the Python API
+- admin      the admin HTTP API under /_sandbox/
+- __main__   the command line, ``python -m tools.vendor_sandbox --port 8700 [--seed FILE.json]``
+
+Request bodies must be JSON objects sent with a Content-Length (no chunked uploads).
+
+Settings per vendor (``configure(vendor, **settings)``; it also restarts the rate windows)
+------------------------------------------------------------------------------------------
+Every vendor has ``latency`` (seconds added to each authenticated, admitted call); each vendor
+module lists its other settings, credentials among them, with their defaults.
+
+Seed format (JSON; ``state()`` answers in the same format, so a state can be seeded again)
+------------------------------------------------------------------------------------------
+    {"<vendor>": {"users" | "profiles": [<person>, ...]}, ...}
+Each vendor module shows its part. Every field of a person is optional except that each person
+needs at least one identifier. Seeding adds people to whoever is already there.
+
+Faults (``inject_fault(vendor, kind, status=..., count=1, seconds=...)``; count None = always)
+------------------------------------------------------------------------------------------
+A fault fires on the vendor's next authenticated, admitted calls (after the latency) and
+replaces the vendor's answer; the request is then not applied, except for ``timeout``.
+- status:      that HTTP status (400-599) with the vendor's error body; 429 comes with the
+               vendor's throttling headers (see each vendor module)
+- timeout:     waits ``seconds`` (default 10; make it longer than the client's read timeout),
+               then applies the request and answers late, as a slow vendor would
+- reset:       closes the socket without answering (TCP reset)
+- malformed:   the vendor's success status with a truncated, non-JSON body
+- fail_in_200: a 2xx whose body says failure (see each vendor module); a vendor with no such
+               answer refuses this fault.
+
+A recorded call is {"time", "vendor", "method", "path", "query", "headers" (names lowercase,
+secrets "[REDACTED]"), "body" (parsed JSON or null), "status" (null when the socket was reset),
+"fault" (the fault kind that fired, or null)}.
+"""
+
+from tools.vendor_sandbox.core import (
+    FAULT_KINDS,
+    MALFORMED_BODY,
+    Fault,
+    FixedWindow,
+    Reply,
+    Request,
+    Route,
+    SandboxError,
+    Vendor,
+    WindowState,
+)
+from tools.vendor_sandbox.server import DEFAULT_SEED, REDACTED, VendorSandbox
+from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES
+
+__all__ = [
+    "DEFAULT_SEED",
+    "FAULT_KINDS",
+    "MALFORMED_BODY",
+    "REDACTED",
+    "SECRET_HEADERS",
+    "VENDOR_CLASSES",
+    "Fault",
+    "FixedWindow",
+    "Reply",
+    "Request",
+    "Route",
+    "SandboxError",
+    "Vendor",
+    "VendorSandbox",
+    "WindowState",
+]

@@ -1,0 +1,184 @@
+"""Braze: removes deprecated external ids, and deletes whole profiles.
+
+Documentation:
+https://www.braze.com/docs/api/endpoints/user_data/external_id_migration/post_remove_external_id/
+https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/
+
+Endpoints
+    POST /users/external_ids/remove   remove deprecated external ids (201)
+    POST /users/delete                delete profiles: {"deleted": n} (201)
+
+Default credentials: api_key "local-braze-key" (Authorization: Bearer <api_key>)
+
+Settings: api_key, rate_limits {"remove": 1000, "delete": 20000}, rate_window_seconds 60,
+removal_error_shape "string" | "array"
+
+Seed: {"braze": {"users": [{"primary": "u1", "deprecated": ["old-u1"], "braze_id": "b1",
+                            "email": "a@example.com", "phone": "+6598765432",
+                            "aliases": [{"alias_name": "n1", "alias_label": "crm"}]}]}}
+
+Faults: a 429 carries the X-RateLimit-* headers; fail_in_200 is a 201 with a non-"success"
+message and no removed_ids.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any
+
+from tools.vendor_sandbox.core import Reply, Request, Route, Vendor, WindowState, is_text, require
+
+
+class Braze(Vendor):
+    name = "braze"
+    population_key = "users"
+    success_status = 201  # reported, not documented: clients must accept any 2xx
+    secret_headers = frozenset({"authorization"})
+    DEFAULTS = {
+        "latency": 0.0,
+        "api_key": "local-braze-key",
+        "rate_limits": {"remove": 1000, "delete": 20000},
+        "rate_window_seconds": 60.0,
+        "removal_error_shape": "string",
+    }
+    CHOICES = {"removal_error_shape": ("string", "array")}
+    MAX_IDS = 50
+    DELETE_KEYS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
+    USER_FIELDS = frozenset({"primary", "deprecated", "braze_id", "email", "phone", "aliases"})
+    # The element format of removal_errors is undocumented (seen as strings and as arrays);
+    # both shapes name the reason and the index in the request array.
+    REMOVAL_REASONS = {
+        "primary": ("is a primary id", "primary external id cannot be removed"),
+        "unknown": ("does not exist", "external id not found"),
+    }
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {
+            ("POST", "/users/external_ids/remove"): Route("remove", self.remove_external_ids),
+            ("POST", "/users/delete"): Route("delete", self.delete_users),
+        }
+
+    def authenticate(self, request: Request) -> Reply | None:
+        presented = request.header("authorization") or ""
+        if presented == f"Bearer {self.settings['api_key']}":
+            return None
+        return Reply(401, {"message": f"Invalid API key: {presented.removeprefix('Bearer ')}"})
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status, {"message": message, "errors": [message]})
+
+    def rate_headers(self, state: WindowState) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(state.limit),
+            "X-RateLimit-Remaining": str(state.remaining),
+            "X-RateLimit-Reset": str(state.reset_at),
+        }
+
+    def throttled(self, state: WindowState | None) -> Reply:
+        reply = self.error(429, "API rate limit exceeded")
+        if state is not None:
+            reply.headers.update(self.rate_headers(replace(state, remaining=0)))
+        return reply
+
+    def fail_in_200(self) -> Reply | None:
+        return Reply(
+            self.success_status,
+            {"message": "Internal server error", "errors": ["internal error, retry later"]},
+        )
+
+    def normalize(self, record: Any) -> dict[str, Any]:
+        require(
+            isinstance(record, dict) and set(record) <= self.USER_FIELDS,
+            f"a braze user is an object with fields among {sorted(self.USER_FIELDS)}",
+        )
+        user = {"deprecated": [], **copy.deepcopy(record)}
+        require(
+            isinstance(user["deprecated"], list) and all(is_text(i) for i in user["deprecated"]),
+            "braze deprecated ids must be a list of strings",
+        )
+        for key in ("primary", "braze_id", "email", "phone"):
+            require(key not in user or is_text(user[key]), f"braze {key} must be a string")
+        for alias in user.get("aliases", []):
+            require(
+                isinstance(alias, dict) and set(alias) == {"alias_name", "alias_label"},
+                "a braze alias is {'alias_name': ..., 'alias_label': ...}",
+            )
+        require(bool(self._keys_of(user)), "a braze user needs at least one identifier")
+        return user
+
+    def _check_batch(self, key: str, items: Any) -> Reply | None:
+        if not isinstance(items, list) or not items:
+            return self.error(400, f"{key} must be a non-empty array")
+        if len(items) > self.MAX_IDS:
+            return self.error(400, f"{key} must contain at most {self.MAX_IDS} items")
+        return None
+
+    def remove_external_ids(self, request: Request) -> Reply:
+        ids = request.body.get("external_ids")
+        refusal = self._check_batch("external_ids", ids)
+        if refusal is not None:
+            return refusal
+        if not all(is_text(external_id) for external_id in ids):
+            return self.error(400, "external_ids must be strings")
+        removed: list[str] = []
+        errors: list[Any] = []
+        for index, external_id in enumerate(ids):
+            owner = next((u for u in self.population if external_id in u["deprecated"]), None)
+            if owner is not None:
+                owner["deprecated"].remove(external_id)
+                removed.append(external_id)
+                continue
+            is_primary = any(u.get("primary") == external_id for u in self.population)
+            errors.append(self._removal_error("primary" if is_primary else "unknown", external_id, index))
+        return Reply(
+            self.success_status, {"message": "success", "removed_ids": removed, "removal_errors": errors}
+        )
+
+    def _removal_error(self, reason: str, external_id: str, index: int) -> Any:
+        as_string, as_array = self.REMOVAL_REASONS[reason]
+        if self.settings["removal_error_shape"] == "array":
+            return [as_array, index]
+        return f"external_id '{external_id}' {as_string} at index {index}"
+
+    def delete_users(self, request: Request) -> Reply:
+        given = [key for key in self.DELETE_KEYS if key in request.body]
+        if len(given) != 1:
+            return self.error(400, f"exactly one of {', '.join(self.DELETE_KEYS)} is required")
+        key = given[0]
+        items = request.body[key]
+        refusal = self._check_batch(key, items)
+        if refusal is not None:
+            return refusal
+        wanted = {self._request_key(key, item) for item in items}
+        if None in wanted:
+            return self.error(400, f"invalid item in {key}")
+        doomed = [u for u in self.population if self._keys_of(u) & wanted]
+        self.population = [u for u in self.population if u not in doomed]
+        # "deleted" is the number queued for (asynchronous) deletion; counting only the
+        # users found is a guess, the docs do not say whether unknown ids count.
+        return Reply(self.success_status, {"deleted": len(doomed)})
+
+    @staticmethod
+    def _request_key(key: str, item: Any) -> tuple[str, Any] | None:
+        if key == "user_aliases":
+            if isinstance(item, dict) and is_text(item.get("alias_name")):
+                return key, (item["alias_name"], item.get("alias_label"))
+            return None
+        if key == "email_addresses" and isinstance(item, dict):  # {"email", "prioritization"}
+            item = item.get("email")
+        return (key, item) if is_text(item) else None
+
+    @staticmethod
+    def _keys_of(user: dict[str, Any]) -> set[tuple[str, Any]]:
+        """Everything /users/delete can find this user by."""
+        keys = {("external_ids", i) for i in [user.get("primary"), *user["deprecated"]] if i}
+        keys |= {("user_aliases", (a["alias_name"], a["alias_label"])) for a in user.get("aliases", [])}
+        for key, user_field in (
+            ("braze_ids", "braze_id"),
+            ("email_addresses", "email"),
+            ("phone_numbers", "phone"),
+        ):
+            if user.get(user_field):
+                keys.add((key, user[user_field]))
+        return keys
