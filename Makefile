@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint template unit demo demo-stack bench clean
+.PHONY: test lint template unit demo demo-stack bench soak clean
 
 $(VENV)/.installed: requirements-dev.txt layers/connectors/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,9 @@ demo-stack: $(VENV)/.installed
 # Figures (throughput, bulk intake time) printed, never asserted.
 bench: $(VENV)/.installed
 	PYTHONPATH=layers/connectors $(PY) -m tools.benchmark
+
+# The fault suite with 500 people and the hostile-input suite with 1,000 examples a handler:
+# prints the figures (false receipts, lost identifiers, re-sends, escaped exceptions).
+soak: $(VENV)/.installed
+	SOAK_PEOPLE=500 HOSTILE_EXAMPLES=1000 $(PY) -m pytest -q -p no:cacheprovider \
+		tests/functions/test_faults.py tests/functions/test_hostile_input.py

@@ -4,7 +4,6 @@ HTTP servers, moto, the functions loaded with their settings, and the deployed r
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 
@@ -22,10 +21,9 @@ from erasure.vendors import CONNECTORS
 from tests.helpers import (
     CREDENTIALS,
     HASH_KEY,
-    VENDORS,
-    DeployedRelay,
     answer_success,
-    create_ledger_table,
+    configure_functions,
+    deploy_relay,
     load_function,
 )
 
@@ -69,39 +67,15 @@ def aws(monkeypatch):
 def vendor_function(aws, httpserver, monkeypatch):
     """Load functions/<vendor>/app.py with its secrets in (moto) Secrets Manager and its vendor
     URL pointed at the local HTTP server, as template.yaml configures it in AWS."""
-    import boto3
-
-    secrets = boto3.client("secretsmanager")
-    base_url = httpserver.url_for("").rstrip("/")
-    secrets.create_secret(Name="hash-key", SecretString=json.dumps({"key": HASH_KEY}))
-    monkeypatch.setenv("HASH_KEY_SECRET_ID", "hash-key")
-    for vendor, credentials in CREDENTIALS.items():
-        secrets.create_secret(Name=f"{vendor}-credentials", SecretString=json.dumps(credentials))
-        monkeypatch.setenv(f"{vendor.upper()}_SECRET_ID", f"{vendor}-credentials")
-    for variable in ("BRAZE_REST_ENDPOINT", "CLEVERTAP_API_URL", "INSIDER_API_URL", "DFINERY_API_URL"):
-        monkeypatch.setenv(variable, base_url)
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()
+    configure_functions(monkeypatch, httpserver.url_for("").rstrip("/"), CREDENTIALS)
     return load_function
 
 
 @pytest.fixture
 def relay(vendor_function, httpserver, monkeypatch):
     """The deployed relay: every function loaded, its queues and ledger in moto, healthy vendors."""
-    import boto3
-
-    create_ledger_table()
-    monkeypatch.setenv("LEDGER_TABLE", "ledger")
-    sqs = boto3.client("sqs")
-    queue_urls = {}
-    for queue in [*VENDORS, "intake"]:
-        url = sqs.create_queue(QueueName=f"erasure-relay-{queue}")["QueueUrl"]
-        queue_urls[queue] = url
-        if queue != "intake":
-            monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
     httpserver.expect_request("").respond_with_handler(answer_success)
-    return DeployedRelay(vendor_function, queue_urls)
+    return deploy_relay(vendor_function, monkeypatch)
 
 
 @pytest.fixture

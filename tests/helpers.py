@@ -100,15 +100,49 @@ def hostile_vendor(req):
 VENDORS = list(CONNECTORS)  # every registered vendor: a new one is tested without edits here
 
 
-def create_ledger_table(name: str = "ledger") -> None:
-    """The ledger table as template.yaml defines it, in (moto) DynamoDB."""
+def configure_functions(monkeypatch, base_url: str, credentials: dict[str, dict[str, str]]) -> None:
+    """Every function's settings as template.yaml gives them in AWS: secrets in (moto) Secrets
+    Manager, and each vendor's base URL pointed at `base_url`."""
+    from aws_lambda_powertools.utilities import parameters
+
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(Name="hash-key", SecretString=json.dumps({"key": HASH_KEY}))
+    monkeypatch.setenv("HASH_KEY_SECRET_ID", "hash-key")
+    for vendor, connector in CONNECTORS.items():
+        secrets.create_secret(Name=f"{vendor}-credentials", SecretString=json.dumps(credentials[vendor]))
+        monkeypatch.setenv(f"{vendor.upper()}_SECRET_ID", f"{vendor}-credentials")
+        monkeypatch.setenv(connector.url_variable, base_url)
+    parameters.clear_caches()
+
+
+def deploy_relay(load, monkeypatch, max_receive_count: int | None = None) -> DeployedRelay:
+    """The ledger table and the queues as template.yaml defines them, in moto; with a
+    `max_receive_count`, every queue has its dead-letter queue ("<queue>-dlq")."""
     table = load_template(ROOT / "template.yaml")["Resources"]["LedgerTable"]["Properties"]
     boto3.client("dynamodb").create_table(
-        TableName=name,
+        TableName="ledger",
         KeySchema=table["KeySchema"],
         AttributeDefinitions=table["AttributeDefinitions"],
         BillingMode=table["BillingMode"],
     )
+    monkeypatch.setenv("LEDGER_TABLE", "ledger")
+    sqs = boto3.client("sqs")
+    queue_urls = {}
+    for queue in [*VENDORS, "intake"]:
+        attributes = {}
+        if max_receive_count:
+            dlq = sqs.create_queue(QueueName=f"erasure-relay-{queue}-dlq")["QueueUrl"]
+            queue_urls[f"{queue}-dlq"] = dlq
+            arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            policy = {"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count}
+            attributes["RedrivePolicy"] = json.dumps(policy)
+        url = sqs.create_queue(QueueName=f"erasure-relay-{queue}", Attributes=attributes)["QueueUrl"]
+        queue_urls[queue] = url
+        if queue != "intake":
+            monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
+    return DeployedRelay(load, queue_urls)
 
 
 class DeployedRelay:
@@ -159,12 +193,33 @@ class DeployedRelay:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return result
 
-    def make_visible(self, queue):
-        """Time passes: the messages hidden by the last delivery until their retry is due show again."""
+    def in_flight(self, queue):
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_urls[queue], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )
+        return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+    def make_visible(self, queue, message_ids=None):
+        """Time passes: the messages hidden by the last delivery (or those of them named) until
+        their retry is due show again."""
         for message in self.received[queue]:
-            self.sqs.change_message_visibility(
-                QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
+            if message_ids is None or message["MessageId"] in message_ids:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_urls[queue],
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=0,
+                )
+
+    def all_messages(self, queue):
+        """Every message waiting in a queue (a dead-letter queue, say), left in place."""
+        found, seen = [], set()
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.queue_urls[queue], MaxNumberOfMessages=10, VisibilityTimeout=30
+        ).get("Messages"):
+            fresh = [m for m in batch if m["MessageId"] not in seen]
+            seen.update(m["MessageId"] for m in fresh)
+            found += fresh
+        return found
 
     def ledger_items(self):
         return boto3.resource("dynamodb").Table("ledger").scan()["Items"]

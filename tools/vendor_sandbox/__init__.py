@@ -40,9 +40,10 @@ replaces the vendor's answer; the request is then not applied, except for ``time
 - fail_in_200: a 2xx whose body says failure (see each vendor module); a vendor with no such
                answer refuses this fault.
 
-A recorded call is {"time", "vendor", "method", "path", "query", "headers" (names lowercase,
-secrets "[REDACTED]"), "body" (parsed JSON or null), "status" (null when the socket was reset),
-"fault" (the fault kind that fired, or null)}.
+A recorded call is {"time" (answered), "received", "vendor", "method", "path", "query",
+"headers" (names lowercase, secrets "[REDACTED]"), "body" (parsed JSON or null), "status" (null
+when the socket was reset), "fault" (the fault kind that fired, or null), "identifiers" (the
+identifier values the body names)}. ``held(vendor)`` is every identifier value a vendor still holds.
 """
 
 from tools.vendor_sandbox.core import (

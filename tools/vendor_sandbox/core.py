@@ -46,6 +46,7 @@ class Request:
     headers: dict[str, str]  # names lowercased
     raw_body: bytes
     body: Any = None  # parsed JSON; None when absent or not JSON
+    received: float = field(default_factory=time.time)  # epoch seconds
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -169,6 +170,14 @@ class Vendor:
 
     def normalize(self, record: Any) -> Any:
         """Validate one seeded person and return what the population stores."""
+        raise NotImplementedError
+
+    def identifiers_in(self, body: Any) -> list[str]:
+        """The identifier values a call's body names (for the call log; [] when none)."""
+        raise NotImplementedError
+
+    def held_identifiers(self) -> set[str]:
+        """Every identifier value the population still holds."""
         raise NotImplementedError
 
     # -- shared mechanics ----------------------------------------------------------------------

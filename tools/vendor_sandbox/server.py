@@ -221,6 +221,11 @@ class VendorSandbox:
         with self._lock:
             return {name: vendor.state() for name, vendor in self._vendors.items()}
 
+    def held(self, vendor: str) -> set[str]:
+        """Every identifier value the vendor still holds."""
+        with self._lock:
+            return self._vendor(vendor).held_identifiers()
+
     def calls(self, vendor: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             if vendor is not None:
@@ -302,6 +307,7 @@ class VendorSandbox:
         self._calls.append(
             {
                 "time": time.time(),
+                "received": request.received,
                 "vendor": vendor.name if vendor else None,
                 "method": request.method,
                 "path": request.path,
@@ -313,5 +319,6 @@ class VendorSandbox:
                 "body": copy.deepcopy(request.body),
                 "status": reply.status,
                 "fault": fault.kind if fault else None,
+                "identifiers": vendor.identifiers_in(request.body) if vendor else [],
             }
         )

@@ -109,9 +109,10 @@ def url_or_named_host(
     url = url_from_env(env, url_variable)
     if url:
         return url
-    if name not in hosts:
+    by_name = {known.lower(): host for known, host in hosts.items()}
+    if name.lower() not in by_name:
         raise ConfigError(f"{name_variable} must be one of {', '.join(hosts)} (or set {url_variable})")
-    return f"https://{hosts[name]}"
+    return f"https://{by_name[name.lower()]}"
 
 
 def _secret_fields(

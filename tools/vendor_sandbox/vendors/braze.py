@@ -107,6 +107,19 @@ class Braze(Vendor):
         require(bool(self._keys_of(user)), "a braze user needs at least one identifier")
         return user
 
+    def identifiers_in(self, body: Any) -> list[str]:
+        found = []
+        for key in self.DELETE_KEYS if isinstance(body, dict) else ():  # external_ids among them
+            items = body.get(key)
+            for item in items if isinstance(items, list) else []:
+                request_key = self._request_key(key, item)
+                if request_key is not None:
+                    found.append(_value_of(request_key))
+        return found
+
+    def held_identifiers(self) -> set[str]:
+        return {_value_of(key) for user in self.population for key in self._keys_of(user)}
+
     def _check_batch(self, key: str, items: Any) -> Reply | None:
         if not isinstance(items, list) or not items:
             return self.error(400, f"{key} must be a non-empty array")
@@ -182,3 +195,9 @@ class Braze(Vendor):
             if user.get(user_field):
                 keys.add((key, user[user_field]))
         return keys
+
+
+def _value_of(key: tuple[str, Any]) -> str:
+    """The identifier value of a lookup key; an alias is known by its name."""
+    kind, value = key
+    return value[0] if kind == "user_aliases" else value

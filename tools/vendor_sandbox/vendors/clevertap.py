@@ -79,6 +79,15 @@ class CleverTap(Vendor):
         )
         return dict(record)
 
+    def identifiers_in(self, body: Any) -> list[str]:
+        if not isinstance(body, dict):
+            return []
+        values = [body.get("identity"), body.get("guid")]
+        return [v for value in values for v in ([value] if isinstance(value, str) else value or [])]
+
+    def held_identifiers(self) -> set[str]:
+        return {value for profile in self.population for value in profile.values()}
+
     def delete_profiles(self, request: Request) -> Reply:
         given = [key for key in ("identity", "guid") if key in request.body]
         if len(given) != 1:

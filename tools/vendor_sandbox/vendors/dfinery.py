@@ -97,6 +97,14 @@ class Dfinery(Vendor):
         require(is_text(record), "a dfinery profile is its external_id (a string)")
         return record
 
+    def identifiers_in(self, body: Any) -> list[str]:
+        identity = body.get("identity") if isinstance(body, dict) else None
+        external_id = identity.get("external_id") if isinstance(identity, dict) else None
+        return [external_id] if isinstance(external_id, str) else []
+
+    def held_identifiers(self) -> set[str]:
+        return set(self.population)
+
     def delete_identity(self, request: Request) -> Reply:
         identity = request.body.get("identity")
         external_id = identity.get("external_id") if isinstance(identity, dict) else None

@@ -97,6 +97,13 @@ class Insider(Vendor):
         )
         return copy.deepcopy(record)
 
+    def identifiers_in(self, body: Any) -> list[str]:
+        identifiers = body.get("identifiers") if isinstance(body, dict) else None
+        return [value for _, value in _insider_slots(identifiers)] if isinstance(identifiers, dict) else []
+
+    def held_identifiers(self) -> set[str]:
+        return {value for user in self.population for _, value in _insider_slots(user)}
+
     def _requested_slots(self, body: dict[str, Any]) -> list[Slot] | None:
         identifiers = body.get("identifiers")
         if not isinstance(identifiers, dict):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from erasure.config import url_from_env, url_or_named_host
 from erasure.http_client import HttpAnswer, HttpRequest
 from erasure.outcomes import Verdict
 from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
@@ -27,6 +28,10 @@ class Connector(ABC):
     max_batch: ClassVar[int]  # identifiers per call, as documented
     serves: ClassVar[Mapping[Action, frozenset[IdentifierType]]]
     credential_fields: ClassVar[tuple[str, ...]]
+    url_variable: ClassVar[str]  # the setting that gives the base URL (https://host)
+    default_url: ClassVar[str | None] = None
+    host_variable: ClassVar[str | None] = None  # or the setting naming an instance among `hosts`
+    hosts: ClassVar[Mapping[str, str]] = {}
     max_body_bytes: ClassVar[int | None] = None  # a documented request size cap
     requests_per_minute: ClassVar[int]  # the documented limit for this operation; 0: none
     default_concurrency: ClassVar[int] = 4  # calls in flight at once within one invocation
@@ -47,9 +52,13 @@ class Connector(ABC):
         """Identifiers in different groups never share a call."""
         return ""
 
-    @abstractmethod
     def base_url(self, env: Mapping[str, str]) -> str:
-        """The vendor host from the environment; raises ConfigError naming the variable."""
+        """The vendor's base URL: `url_variable` if set, else the documented host of the instance
+        or region `host_variable` names, else `default_url`; ConfigError names a bad setting."""
+        if self.host_variable:
+            name = env.get(self.host_variable, "").strip()
+            return url_or_named_host(env, self.url_variable, self.host_variable, self.hosts, name)
+        return url_from_env(env, self.url_variable, self.default_url)
 
     @abstractmethod
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:

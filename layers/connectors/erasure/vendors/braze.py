@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from erasure.config import url_or_named_host
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, IdentifierType
@@ -37,12 +36,9 @@ class Braze(Connector):
     max_batch = 50
     serves = {Action.REMOVE_IDENTIFIER: frozenset({IdentifierType.EXTERNAL_ID})}
     credential_fields = ("api_key",)
+    url_variable, host_variable, hosts = "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS
     requests_per_minute = 1000
     default_concurrency = 4
-
-    def base_url(self, env: Mapping[str, str]) -> str:
-        instance = env.get("BRAZE_INSTANCE", "").strip().upper()
-        return url_or_named_host(env, "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS, instance)
 
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
         return HttpRequest(

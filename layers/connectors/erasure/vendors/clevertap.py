@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from erasure.config import url_or_named_host
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
 from erasure.request import Action, Identifier, IdentifierType
@@ -33,16 +32,13 @@ class CleverTap(Connector):
     max_batch = 100
     serves = {Action.DELETE_PROFILE: frozenset(_FIELD)}
     credential_fields = ("account_id", "passcode")
+    url_variable, host_variable, hosts = "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS
     # The limit is on concurrent requests (3 per account), not per minute.
     requests_per_minute = 0
     default_concurrency = 1  # x the queue's MaximumConcurrency of 2 stays under 3 in flight
 
     def batch_group(self, identifier: Identifier) -> str:
         return _FIELD[identifier.type]
-
-    def base_url(self, env: Mapping[str, str]) -> str:
-        region = env.get("CLEVERTAP_REGION", "").strip().lower()
-        return url_or_named_host(env, "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS, region)
 
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
         field = _FIELD[targets[0].identifier.type]

@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from erasure.config import url_from_env
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
 from erasure.request import Action, IdentifierType
 from erasure.vendors.base import Connector, Target, error_text
 
-DEFAULT_URL = "https://openapi.dfinery.ai"
 SUCCESS = "20000"
 CODE_OUTCOMES = {
     "40000": Outcome.REFUSED,  # BAD_REQUEST
@@ -35,11 +33,9 @@ class Dfinery(Connector):
     max_batch = 1
     serves = {Action.DELETE_PROFILE: frozenset({IdentifierType.EXTERNAL_ID})}
     credential_fields = ("service_id", "access_token")
+    url_variable, default_url = "DFINERY_API_URL", "https://openapi.dfinery.ai"
     requests_per_minute = 10000
     default_concurrency = 8
-
-    def base_url(self, env: Mapping[str, str]) -> str:
-        return url_from_env(env, "DFINERY_API_URL", DEFAULT_URL)
 
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
         (target,) = targets

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from erasure.config import url_from_env
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
 from erasure.request import Action, IdentifierType
 from erasure.vendors.base import Connector, Target, error_text
-
-DEFAULT_URL = "https://unification.useinsider.com"
 
 
 class Insider(Connector):
@@ -28,12 +25,10 @@ class Insider(Connector):
         )
     }
     credential_fields = ("partner_name", "request_token")
+    url_variable, default_url = "INSIDER_API_URL", "https://unification.useinsider.com"
     max_body_bytes = 5 * 1024 * 1024
     requests_per_minute = 1000
     default_concurrency = 8
-
-    def base_url(self, env: Mapping[str, str]) -> str:
-        return url_from_env(env, "INSIDER_API_URL", DEFAULT_URL)
 
     def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
         (identifier,) = (t.identifier for t in targets)

@@ -1,0 +1,222 @@
+"""Under vendor faults, lost answers and redelivery, every receipt matches what the vendor holds.
+
+The deployed relay (every function, queues with dead-letter queues, the ledger, under moto) talks
+to the vendor sandbox over real sockets. Requests arrive through the intake API (bulk) and the
+intake queue; a seeded mix of the sandbox's faults (each kind, every vendor, at least one answer
+lost after the vendor applied it) is injected between deliveries; queues are delivered the way
+Lambda's event source mapping does, and what asks to be retried is redelivered at once, until
+every queue drains. Then, per vendor and identifier:
+
+- no false receipt: nothing receipted deleted or already absent that the vendor still holds;
+- nothing lost: a final outcome, or the request's message in a dead-letter queue;
+- nothing sent after its final outcome: every send but the last got a fault or a throttle, so
+  sends are the minimum plus the retries;
+- no exception escaped a handler.
+
+`make soak` runs it with many more people (SOAK_PEOPLE) and prints the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+
+import pytest
+
+from erasure.observability import IdentifierHasher
+from erasure.request import parse
+from erasure.vendors import CONNECTORS
+from tests.helpers import HASH_KEY, ROOT, VENDORS, configure_functions, deploy_relay, load_function
+from tools.vendor_sandbox import FAULT_KINDS, VendorSandbox
+
+PEOPLE = int(os.environ.get("SOAK_PEOPLE", "40"))
+SEED = int(os.environ.get("SOAK_SEED", "7"))
+READ_TIMEOUT = 0.25  # a `timeout` fault answers after this: the answer is lost, the deletion done
+MAX_RECEIVES = 20  # as template.yaml: then the dead-letter queue
+FINAL_FOR_RECEIPT = {"deleted", "already_absent"}
+
+
+def sandbox_credentials() -> dict[str, dict[str, str]]:
+    """The sandbox's own credentials, keyed by vendor, from the demo's secrets file."""
+    by_resource = json.loads((ROOT / "tools" / "secrets.example.json").read_text())
+    return {vendor: by_resource[f"{CONNECTORS[vendor].__class__.__name__}Credentials"] for vendor in VENDORS}
+
+
+class Population:
+    """People seeded at the vendors (some absent at one, some with a sole identifier at Insider)
+    and the two requests each one makes."""
+
+    def __init__(self, people: int, rng: random.Random):
+        self.seed: dict = {"braze": {"users": []}, "clevertap": {"profiles": []}}
+        self.seed |= {"insider": {"users": []}, "dfinery": {"profiles": []}}
+        self.requests: list[dict] = []
+        for n in range(people):
+            ext, old, guid = f"p{n}-ext", f"p{n}-old", f"p{n}-guid"
+            email, phone = f"p{n}@example.com", f"+6591{n:06d}"
+            present = lambda: rng.random() > 0.1  # noqa: E731 - one in ten is absent at a vendor
+            if present():
+                self.seed["braze"]["users"].append({"primary": ext, "deprecated": [old]})
+            if present():
+                self.seed["clevertap"]["profiles"].append({"identity": ext, "guid": guid})
+            if present():
+                sole = rng.random() < 0.05  # removing a sole identifier is refused
+                user = {"email": email} if sole else {"email": email, "phone_number": phone, "uuid": f"u{n}"}
+                self.seed["insider"]["users"].append(user)
+            if present():
+                self.seed["dfinery"]["profiles"].append(ext)
+            self.requests += [
+                {"request_id": f"p{n}-profile", "identity": {"external_id": ext, "guid": guid}},
+                {
+                    "request_id": f"p{n}-ids",
+                    "action": "remove_identifier",
+                    "identity": {"external_id": old, "email": email, "phone_number": phone},
+                },
+            ]
+
+
+class FaultMix:
+    """Between deliveries, now and then, one of the sandbox's faults at one vendor."""
+
+    STATUSES = (400, 401, 429, 500, 503)
+
+    def __init__(self, sandbox: VendorSandbox, rng: random.Random):
+        self.sandbox, self.rng = sandbox, rng
+        self.injected: Counter[str] = Counter()
+        # First every kind at every vendor, an answer lost after the vendor applied it first.
+        for vendor in VENDORS:
+            for kind in ("timeout", *(k for k in self.kinds(vendor) if k != "timeout")):
+                self._inject(vendor, kind)
+
+    @staticmethod
+    def kinds(vendor: str) -> list[str]:
+        return [k for k in FAULT_KINDS if k != "fail_in_200" or vendor != "insider"]  # Insider has none
+
+    def maybe(self) -> None:
+        if self.rng.random() < 0.3:
+            vendor = self.rng.choice(VENDORS)
+            self._inject(vendor, self.rng.choice(self.kinds(vendor)))
+
+    def _inject(self, vendor: str, kind: str) -> None:
+        status = self.rng.choice(self.STATUSES) if kind == "status" else None
+        self.sandbox.inject_fault(
+            vendor, kind, status=status, count=self.rng.randint(1, 2), seconds=READ_TIMEOUT * 2
+        )
+        self.injected[f"{kind}{status or ''}"] += 1
+
+
+@pytest.fixture
+def sandbox():
+    with VendorSandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def faulty_relay(aws, sandbox, monkeypatch):
+    monkeypatch.setenv("HTTP_READ_TIMEOUT", str(READ_TIMEOUT))
+    monkeypatch.setenv("HTTP_CONNECT_TIMEOUT", str(READ_TIMEOUT))
+    configure_functions(monkeypatch, sandbox.url, sandbox_credentials())
+    return deploy_relay(load_function, monkeypatch, max_receive_count=MAX_RECEIVES)
+
+
+def drain(relay, faults: FaultMix) -> dict[str, int]:
+    """Deliver every queue until all are empty; what asks to be retried is due at once."""
+    figures: Counter[str] = Counter()
+    queues = ["intake", *VENDORS]
+    while any(relay.waiting(q) or relay.in_flight(q) for q in queues) and figures["rounds"] < 500:
+        figures["rounds"] += 1
+        for queue in queues:
+            faults.maybe()
+            try:
+                result = relay.deliver(queue)
+            except Exception:  # counted, and the batch comes back, as Lambda would do
+                figures["escaped_exceptions"] += 1
+                result = {
+                    "batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in relay.received[queue]]
+                }
+            if result:
+                figures["invocations"] += 1
+                relay.make_visible(queue, {f["itemIdentifier"] for f in result["batchItemFailures"]})
+    return figures
+
+
+def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sandbox, capsys):
+    relay, rng = faulty_relay, random.Random(SEED)
+    population = Population(PEOPLE, rng)
+    sandbox.seed(population.seed)
+    started = time.perf_counter()
+    half = len(population.requests) // 2
+    for start in range(0, half, 1000):
+        status, _ = relay.post({"requests": population.requests[start : min(start + 1000, half)]})
+        assert status == 202
+    for body in population.requests[half:]:
+        relay.sqs.send_message(QueueUrl=relay.queue_urls["intake"], MessageBody=json.dumps(body))
+    faults = FaultMix(sandbox, rng)
+    figures = drain(relay, faults)
+    seconds = time.perf_counter() - started
+
+    hasher = IdentifierHasher(HASH_KEY.encode())
+    dead_letters = {
+        json.loads(m["Body"]).get("request_id")
+        for q in [*VENDORS, "intake"]
+        for m in relay.all_messages(f"{q}-dlq")
+    }
+    outcomes: Counter[str] = Counter()
+    false_receipts, lost = [], []
+    for body in population.requests:
+        request = parse(body)
+        value_of = {hasher(i): i.value for i in request.identifiers}
+        status, receipt = relay.get(request.request_id)
+        assert status == 200
+        for vendor, items in receipt["vendors"].items():
+            for item in items:
+                value, outcome = value_of[item["id_hash"]], item["outcome"]
+                outcomes[outcome] += 1
+                if outcome in FINAL_FOR_RECEIPT and value in sandbox.held(vendor):
+                    false_receipts.append((vendor, request.request_id, item["identifier"], outcome))
+                if (
+                    outcome in ("throttled", "transient", "unauthorized")
+                    and request.request_id not in dead_letters
+                ):
+                    lost.append((vendor, request.request_id, item["identifier"], outcome))
+        lost += [
+            (a["vendor"], request.request_id, a["identifier"], "awaiting")
+            for a in receipt["awaiting"]
+            if request.request_id not in dead_letters
+        ]
+
+    sent_after_final, sends, retried_sends = [], Counter(), Counter()
+    for vendor in VENDORS:
+        by_value: dict[str, list[dict]] = {}
+        for call in sandbox.calls(vendor):
+            for value in call["identifiers"]:
+                by_value.setdefault(value, []).append(call)
+        for value, calls in by_value.items():
+            calls.sort(key=lambda c: c["received"])
+            sends[vendor] += len(calls)
+            # Every send but the last must have had an answer that is not final: a fault or a
+            # throttle. Anything else means an identifier went out again after its outcome.
+            for call in calls[:-1]:
+                if call["fault"] is None and call["status"] != 429:
+                    sent_after_final.append((vendor, value, call["status"]))
+                else:
+                    retried_sends[vendor] += 1
+
+    with capsys.disabled():  # the figures are for the reader, `make soak` prints them
+        print(
+            f"\nfault suite: {PEOPLE} people, {len(population.requests)} requests, seed {SEED}, "
+            f"{seconds:.1f} s, {figures['rounds']} rounds, {figures['invocations']} invocations"
+            f"\n  faults injected: {dict(sorted(faults.injected.items()))}"
+            f"\n  outcomes: {dict(sorted(outcomes.items()))}"
+            f"\n  identifier sends per vendor: {dict(sends)}, of which re-sends after a fault or throttle: "
+            f"{dict(retried_sends)}; requests in a dead-letter queue: {len(dead_letters - {None})}"
+            f"\n  false receipts: {len(false_receipts)}, lost identifiers: {len(lost)}, "
+            f"sent after final: {len(sent_after_final)}, escaped exceptions: {figures['escaped_exceptions']}"
+        )
+    assert sum(faults.injected.values()) >= len(VENDORS)
+    assert false_receipts == []
+    assert lost == []
+    assert sent_after_final == []
+    assert figures["escaped_exceptions"] == 0
