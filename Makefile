@@ -43,11 +43,11 @@ clean:
 
 # The main job, locally: sandbox vendors, moto, the template's API and queues; one deletion.
 demo: $(VENV)/.installed
-	$(PY) -m tools.demo
+	PYTHONPATH=layers/connectors $(PY) -m tools.demo
 
 # The same, then the stack keeps running on 127.0.0.1:3000 for curl until Ctrl-C.
 demo-stack: $(VENV)/.installed
-	$(PY) -m tools.demo --serve
+	PYTHONPATH=layers/connectors $(PY) -m tools.demo --serve
 
 # Figures (throughput, bulk intake time) printed, never asserted.
 bench: $(VENV)/.installed

@@ -18,11 +18,10 @@ from tools.sam_local import load_template, sqs_record
 
 ROOT = Path(__file__).resolve().parent.parent
 HASH_KEY = "test-hash-key-0123456789abcdef0123456789abcdef"
+# Each connector's secret fields, with values in mixed case (Insider must send its name lowercase).
 CREDENTIALS = {
-    "braze": {"api_key": "braze-secret-key-123"},
-    "clevertap": {"account_id": "TEST-ACCOUNT", "passcode": "clevertap-passcode-456"},
-    "insider": {"partner_name": "MyBrand", "request_token": "insider-token-789"},
-    "dfinery": {"service_id": "svc-42", "access_token": "dfinery-token-abc"},
+    vendor: {field: f"Test-{vendor}-{field}-42" for field in connector.credential_fields}
+    for vendor, connector in CONNECTORS.items()
 }
 
 

@@ -18,7 +18,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ErasureRelayBenchmark")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from erasure.config import VendorSettings
+from erasure.config import VendorSettings, invocation_share
 from erasure.observability import IdentifierHasher
 from erasure.relay import Relay
 from erasure.request import parse
@@ -26,37 +26,38 @@ from erasure.vendors import CONNECTORS
 from tools.vendor_sandbox import VendorSandbox
 
 KEY = b"benchmark-hash-key-0123456789abcdef0123456789"
-SANDBOX_CREDENTIALS = {
-    "braze": {"api_key": "local-braze-key"},
-    "clevertap": {"account_id": "LOCAL-ACCOUNT", "passcode": "local-passcode"},
-    "insider": {"partner_name": "localbrand", "request_token": "local-insider-token"},
-    "dfinery": {"service_id": "local-service", "access_token": "local-dfinery-token"},
-}
-# What template.yaml gives each function: (requests per minute for this invocation, concurrency).
-TEMPLATE_PACING = {"braze": (450, 4), "clevertap": (0, 1), "insider": (450, 8), "dfinery": (4500, 8)}
-CASES = [  # vendor, action, identifier type, how many people
-    ("braze", "remove_identifier", "external_id", 1000),
-    ("clevertap", "delete_profile", "external_id", 1000),
-    ("insider", "remove_identifier", "email", 100),
-    ("dfinery", "delete_profile", "external_id", 300),
-]
+SECONDS_PER_VENDOR = 4  # at most, at the vendor's pacing: how many people each vendor gets
+IDENTIFIER_PREFERENCE = ["external_id", "email", "phone_number", "uuid", "guid", "custom"]
+
+
+def example_identity(kind: str, n: int) -> dict:
+    if kind == "custom":
+        return {"custom": {"loyalty_id": f"person-{n}"}}
+    return {
+        kind: {"email": f"person-{n}@example.com", "phone_number": f"+6590{n:06d}"}.get(kind, f"person-{n}")
+    }
 
 
 def relay_throughput() -> None:
-    print("relay, one invocation, vendor latency 50 ms, template pacing")
+    print("relay, one invocation, vendor latency 50 ms, the deployed pacing (config.invocation_share)")
     print(f"  {'vendor':<10} {'ids':>5} {'calls':>6} {'seconds':>8} {'ids/s':>7}  outcomes")
     with VendorSandbox(port=0) as sandbox:
-        for vendor, action, kind, count in CASES:
+        for vendor, connector in CONNECTORS.items():
             sandbox.reset()
             sandbox.configure(vendor, latency=0.05)
-            per_minute, concurrency = TEMPLATE_PACING[vendor]
+            per_minute = invocation_share(connector)
+            credentials = {field: sandbox.config()[vendor][field] for field in connector.credential_fields}
             settings = VendorSettings(
-                sandbox.url, SANDBOX_CREDENTIALS[vendor], concurrency, per_minute, 3.05, 10
+                sandbox.url, credentials, connector.default_concurrency, per_minute, 3.05, 10
             )
-            relay = Relay(CONNECTORS[vendor], settings, IdentifierHasher(KEY))
-            value = "person-{n}@example.com" if kind == "email" else "person-{n}"
+            relay = Relay(connector, settings, IdentifierHasher(KEY))
+            # The vendor's first documented operation, with as many people as its pace allows.
+            action, kinds = next(iter(connector.serves.items()))
+            kind = min(kinds, key=IDENTIFIER_PREFERENCE.index)
+            calls_allowed = per_minute / 60 * SECONDS_PER_VENDOR
+            count = min(1000, int(calls_allowed * connector.max_batch)) if per_minute else 1000
             requests = [
-                parse({"action": action, "identity": {kind: value.format(n=n)}}) for n in range(count)
+                parse({"action": str(action), "identity": example_identity(kind, n)}) for n in range(count)
             ]
             started = time.perf_counter()
             results = relay.run(requests)

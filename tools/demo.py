@@ -27,23 +27,23 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from erasure.vendors import CONNECTORS
 from tools.sam_local import LocalRuntime
-from tools.vendor_sandbox import DEFAULT_SEED, VendorSandbox
+from tools.vendor_sandbox import DEFAULT_PEOPLE, VendorSandbox, seed_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DELETION = ROOT / "events" / "deletion.json"
-URL_SETTINGS = ("BRAZE_REST_ENDPOINT", "CLEVERTAP_API_URL", "INSIDER_API_URL", "DFINERY_API_URL")
 # The local API checks that a request is SigV4-signed, not by whom: any key pair will do.
 LOCAL_KEYS = Credentials("AKIALOCALDEMO0000000", "local-demo-secret")
 REGION = "us-east-1"
-# Jane, the person events/deletion.json erases, as each vendor holds her.
+# Jane, the person events/deletion.json erases; every vendor holds her in its own way.
 JANE = {
-    "braze": {"users": [{"primary": "jane-2024", "deprecated": ["jane-legacy-7"]}]},
-    "clevertap": {"profiles": [{"identity": "jane-2024", "guid": "ct-guid-jane"}]},
-    "insider": {
-        "users": [{"email": "jane@example.com", "phone_number": "+6591234567", "uuid": "jane-uuid-1"}]
-    },
-    "dfinery": {"profiles": ["jane-2024"]},
+    "external_id": "jane-2024",
+    "deprecated_external_ids": ["jane-legacy-7"],
+    "guid": "ct-guid-jane",
+    "email": "jane@example.com",
+    "phone_number": "+6591234567",
+    "uuid": "jane-uuid-1",
 }
 FINAL_STATUSES = {"completed", "failed", "rejected"}
 
@@ -150,9 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Path(args.logs).parent.mkdir(parents=True, exist_ok=True)
 
     with open(args.logs, "w") as logs, VendorSandbox(port=sandbox_port) as sandbox:
-        sandbox.seed(DEFAULT_SEED)
-        sandbox.seed(JANE)
-        env_vars = {"Parameters": {setting: sandbox.url for setting in URL_SETTINGS}}
+        sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE]))
+        env_vars = {"Parameters": {c.url_variable: sandbox.url for c in CONNECTORS.values()}}
         with LocalRuntime(ROOT / "template.yaml", env_vars=env_vars, logs=logs) as runtime:
             api = runtime.serve_api(api_port)
             runtime.start_event_sources()

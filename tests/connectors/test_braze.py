@@ -8,10 +8,10 @@ from werkzeug import Response
 
 from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
-from tests.helpers import outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request
 
 PATH = "/users/external_ids/remove"
-HEADERS = {"Authorization": "Bearer braze-secret-key-123", "Content-Type": "application/json"}
+HEADERS = {"Authorization": f"Bearer {CREDENTIALS['braze']['api_key']}", "Content-Type": "application/json"}
 
 
 def removal(*ids):

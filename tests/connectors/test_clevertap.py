@@ -7,12 +7,12 @@ from werkzeug import Response
 
 from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
-from tests.helpers import outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request
 
 PATH = "/1/delete/profiles.json"
 HEADERS = {
-    "X-CleverTap-Account-Id": "TEST-ACCOUNT",
-    "X-CleverTap-Passcode": "clevertap-passcode-456",
+    "X-CleverTap-Account-Id": CREDENTIALS["clevertap"]["account_id"],
+    "X-CleverTap-Passcode": CREDENTIALS["clevertap"]["passcode"],
     "Content-Type": "application/json; charset=utf-8",
 }
 SUCCESS = {"status": "success"}

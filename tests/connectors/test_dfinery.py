@@ -5,12 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request
 from tests.recording_server import RecordingServer
 
 PATH = "/api/v1/identities/delete"
 # `access_token` has an underscore: werkzeug would drop it, so RecordingServer checks headers.
-HEADERS = {"access_token": "dfinery-token-abc", "Content-Type": "application/json"}
+HEADERS = {"access_token": CREDENTIALS["dfinery"]["access_token"], "Content-Type": "application/json"}
 OK = {"status": True, "code": "20000", "message": "OK", "data": True}
 
 
@@ -29,7 +29,10 @@ def test_sends_the_documented_request_one_profile_a_call(make_relay):
     assert [outcomes(r) for r in results] == [[("external_id", "deleted")]] * 2
     assert sorted(r.json()["identity"]["external_id"] for r in server.requests) == list(users)
     for sent in server.requests:
-        assert (sent.method, sent.path) == ("POST", f"{PATH}?service_id=svc-42")
+        assert (sent.method, sent.path) == (
+            "POST",
+            f"{PATH}?service_id={CREDENTIALS['dfinery']['service_id']}",
+        )
         assert {k: sent.headers.get(k) for k in HEADERS} == HEADERS
         assert sent.json()["request_datetime"] == "2024-06-24T06:42:25.394Z"
         assert set(sent.json()) == {"identity", "request_datetime"}

@@ -7,12 +7,12 @@ import pytest
 from erasure.relay import _BatchSender
 from erasure.request import Identifier, IdentifierType
 from erasure.vendors.base import Target
-from tests.helpers import outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request
 
 PATH = "/api/user/v1/identity"
 HEADERS = {
-    "X-PARTNER-NAME": "mybrand",
-    "X-REQUEST-TOKEN": "insider-token-789",
+    "X-PARTNER-NAME": CREDENTIALS["insider"]["partner_name"].lower(),
+    "X-REQUEST-TOKEN": CREDENTIALS["insider"]["request_token"],
     "Content-Type": "application/json",
 }
 

@@ -29,8 +29,8 @@ import pytest
 from erasure.observability import IdentifierHasher
 from erasure.request import parse
 from erasure.vendors import CONNECTORS
-from tests.helpers import HASH_KEY, ROOT, VENDORS, configure_functions, deploy_relay, load_function
-from tools.vendor_sandbox import FAULT_KINDS, VendorSandbox
+from tests.helpers import HASH_KEY, VENDORS, configure_functions, deploy_relay, load_function
+from tools.vendor_sandbox import FAULT_KINDS, VendorSandbox, seed_of
 
 PEOPLE = int(os.environ.get("SOAK_PEOPLE", "40"))
 SEED = int(os.environ.get("SOAK_SEED", "7"))
@@ -39,40 +39,47 @@ MAX_RECEIVES = 20  # as template.yaml: then the dead-letter queue
 FINAL_FOR_RECEIPT = {"deleted", "already_absent"}
 
 
-def sandbox_credentials() -> dict[str, dict[str, str]]:
-    """The sandbox's own credentials, keyed by vendor, from the demo's secrets file."""
-    by_resource = json.loads((ROOT / "tools" / "secrets.example.json").read_text())
-    return {vendor: by_resource[f"{CONNECTORS[vendor].__class__.__name__}Credentials"] for vendor in VENDORS}
+def sandbox_credentials(sandbox: VendorSandbox) -> dict[str, dict[str, str]]:
+    """The credentials the sandbox expects, in the fields each connector's secret has."""
+    config = sandbox.config()
+    return {v: {field: config[v][field] for field in c.credential_fields} for v, c in CONNECTORS.items()}
 
 
 class Population:
-    """People seeded at the vendors (some absent at one, some with a sole identifier at Insider)
+    """People, each absent at a vendor now and then (some with a sole identifier at Insider),
     and the two requests each one makes."""
 
     def __init__(self, people: int, rng: random.Random):
-        self.seed: dict = {"braze": {"users": []}, "clevertap": {"profiles": []}}
-        self.seed |= {"insider": {"users": []}, "dfinery": {"profiles": []}}
+        self.seed: dict = {vendor: {} for vendor in VENDORS}
         self.requests: list[dict] = []
         for n in range(people):
-            ext, old, guid = f"p{n}-ext", f"p{n}-old", f"p{n}-guid"
-            email, phone = f"p{n}@example.com", f"+6591{n:06d}"
-            present = lambda: rng.random() > 0.1  # noqa: E731 - one in ten is absent at a vendor
-            if present():
-                self.seed["braze"]["users"].append({"primary": ext, "deprecated": [old]})
-            if present():
-                self.seed["clevertap"]["profiles"].append({"identity": ext, "guid": guid})
-            if present():
-                sole = rng.random() < 0.05  # removing a sole identifier is refused
-                user = {"email": email} if sole else {"email": email, "phone_number": phone, "uuid": f"u{n}"}
-                self.seed["insider"]["users"].append(user)
-            if present():
-                self.seed["dfinery"]["profiles"].append(ext)
+            person = {
+                "external_id": f"p{n}-ext",
+                "deprecated_external_ids": [f"p{n}-old"],
+                "guid": f"p{n}-guid",
+                "email": f"p{n}@example.com",
+                "phone_number": f"+6591{n:06d}",
+                "uuid": f"p{n}-uuid",
+            }
+            if rng.random() < 0.05:  # known by an email alone: removing it is refused
+                person = {**person, "phone_number": None, "uuid": None}
+            for vendor in VENDORS:
+                if rng.random() > 0.1:  # one in ten is absent at a vendor
+                    for key, records in seed_of([person], [vendor])[vendor].items():
+                        self.seed[vendor].setdefault(key, []).extend(records)
             self.requests += [
-                {"request_id": f"p{n}-profile", "identity": {"external_id": ext, "guid": guid}},
+                {
+                    "request_id": f"p{n}-profile",
+                    "identity": {"external_id": f"p{n}-ext", "guid": f"p{n}-guid"},
+                },
                 {
                     "request_id": f"p{n}-ids",
                     "action": "remove_identifier",
-                    "identity": {"external_id": old, "email": email, "phone_number": phone},
+                    "identity": {
+                        "external_id": f"p{n}-old",
+                        "email": f"p{n}@example.com",
+                        "phone_number": f"+6591{n:06d}",
+                    },
                 },
             ]
 
@@ -117,7 +124,7 @@ def sandbox():
 def faulty_relay(aws, sandbox, monkeypatch):
     monkeypatch.setenv("HTTP_READ_TIMEOUT", str(READ_TIMEOUT))
     monkeypatch.setenv("HTTP_CONNECT_TIMEOUT", str(READ_TIMEOUT))
-    configure_functions(monkeypatch, sandbox.url, sandbox_credentials())
+    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
     return deploy_relay(load_function, monkeypatch, max_receive_count=MAX_RECEIVES)
 
 

@@ -58,10 +58,11 @@ from tools.vendor_sandbox.core import (
     Vendor,
     WindowState,
 )
-from tools.vendor_sandbox.server import DEFAULT_SEED, REDACTED, VendorSandbox
+from tools.vendor_sandbox.server import DEFAULT_PEOPLE, DEFAULT_SEED, REDACTED, VendorSandbox, seed_of
 from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES
 
 __all__ = [
+    "DEFAULT_PEOPLE",
     "DEFAULT_SEED",
     "FAULT_KINDS",
     "MALFORMED_BODY",
@@ -77,4 +78,5 @@ __all__ = [
     "Vendor",
     "VendorSandbox",
     "WindowState",
+    "seed_of",
 ]

@@ -172,6 +172,13 @@ class Vendor:
         """Validate one seeded person and return what the population stores."""
         raise NotImplementedError
 
+    @classmethod
+    def record_for(cls, person: dict[str, Any]) -> Any:
+        """How this vendor holds a person given vendor-neutrally, by the relay's identifier names
+        ({"external_id", "deprecated_external_ids", "guid", "email", "phone_number", "uuid",
+        "custom"}, each optional), in its seed format; None if it holds nothing of them."""
+        raise NotImplementedError
+
     def identifiers_in(self, body: Any) -> list[str]:
         """The identifier values a call's body names (for the call log; [] when none)."""
         raise NotImplementedError

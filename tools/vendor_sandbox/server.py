@@ -20,27 +20,31 @@ from tools.vendor_sandbox import admin
 from tools.vendor_sandbox.core import FAULT_KINDS, Fault, Reply, Request, Route, Vendor, require
 from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES
 
-DEFAULT_SEED: dict[str, Any] = {
-    "braze": {
-        "users": [
-            {"primary": "cust-1001", "deprecated": ["legacy-1001"], "email": "ana@example.com"},
-            {"primary": "cust-1002", "deprecated": [], "phone": "+6598765432"},
-        ]
+# Two people, given vendor-neutrally: each vendor holds them in its own way (Vendor.record_for).
+DEFAULT_PEOPLE: list[dict[str, Any]] = [
+    {
+        "external_id": "cust-1001",
+        "deprecated_external_ids": ["legacy-1001"],
+        "guid": "ct-guid-1001",
+        "email": "ana@example.com",
+        "uuid": "cust-1001",
+        "custom": {"loyalty_id": "L-1001"},
     },
-    "clevertap": {
-        "profiles": [
-            {"identity": "cust-1001", "guid": "ct-guid-1001"},
-            {"identity": "cust-1002", "guid": "ct-guid-1002"},
-        ]
-    },
-    "insider": {
-        "users": [
-            {"email": "ana@example.com", "uuid": "cust-1001", "custom": {"loyalty_id": "L-1001"}},
-            {"phone_number": "+6598765432", "uuid": "cust-1002"},
-        ]
-    },
-    "dfinery": {"profiles": ["cust-1001", "cust-1002"]},
-}
+    {"external_id": "cust-1002", "guid": "ct-guid-1002", "phone_number": "+6598765432", "uuid": "cust-1002"},
+]
+
+
+def seed_of(people: list[dict[str, Any]], vendors: list[str] | None = None) -> dict[str, Any]:
+    """The seed (module docstring's format) in which the vendors (default: all) hold these people."""
+    seed = {}
+    for cls in VENDOR_CLASSES:
+        if vendors is None or cls.name in vendors:
+            records = [cls.record_for(person) for person in people]
+            seed[cls.name] = {cls.population_key: [r for r in records if r is not None]}
+    return seed
+
+
+DEFAULT_SEED = seed_of(DEFAULT_PEOPLE)
 
 REDACTED = "[REDACTED]"
 

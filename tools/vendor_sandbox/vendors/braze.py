@@ -107,6 +107,14 @@ class Braze(Vendor):
         require(bool(self._keys_of(user)), "a braze user needs at least one identifier")
         return user
 
+    @classmethod
+    def record_for(cls, person: dict[str, Any]) -> dict[str, Any] | None:
+        user = {"deprecated": list(person.get("deprecated_external_ids", []))}
+        for ours, theirs in (("external_id", "primary"), ("email", "email"), ("phone_number", "phone")):
+            if person.get(ours):
+                user[theirs] = person[ours]
+        return user if len(user) > 1 or user["deprecated"] else None
+
     def identifiers_in(self, body: Any) -> list[str]:
         found = []
         for key in self.DELETE_KEYS if isinstance(body, dict) else ():  # external_ids among them

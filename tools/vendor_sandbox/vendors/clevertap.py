@@ -79,6 +79,15 @@ class CleverTap(Vendor):
         )
         return dict(record)
 
+    @classmethod
+    def record_for(cls, person: dict[str, Any]) -> dict[str, str] | None:
+        profile = {
+            theirs: person[ours]
+            for ours, theirs in (("external_id", "identity"), ("guid", "guid"))
+            if person.get(ours)
+        }
+        return profile or None
+
     def identifiers_in(self, body: Any) -> list[str]:
         if not isinstance(body, dict):
             return []

@@ -97,6 +97,10 @@ class Dfinery(Vendor):
         require(is_text(record), "a dfinery profile is its external_id (a string)")
         return record
 
+    @classmethod
+    def record_for(cls, person: dict[str, Any]) -> str | None:
+        return person.get("external_id") or None
+
     def identifiers_in(self, body: Any) -> list[str]:
         identity = body.get("identity") if isinstance(body, dict) else None
         external_id = identity.get("external_id") if isinstance(identity, dict) else None

@@ -97,6 +97,11 @@ class Insider(Vendor):
         )
         return copy.deepcopy(record)
 
+    @classmethod
+    def record_for(cls, person: dict[str, Any]) -> dict[str, Any] | None:
+        user = {key: person[key] for key in (*INSIDER_DEFAULT_KEYS, "custom") if person.get(key)}
+        return user or None
+
     def identifiers_in(self, body: Any) -> list[str]:
         identifiers = body.get("identifiers") if isinstance(body, dict) else None
         return [value for _, value in _insider_slots(identifiers)] if isinstance(identifiers, dict) else []
