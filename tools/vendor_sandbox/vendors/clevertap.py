@@ -91,8 +91,11 @@ class CleverTap(Vendor):
     def identifiers_in(self, body: Any) -> list[str]:
         if not isinstance(body, dict):
             return []
-        values = [body.get("identity"), body.get("guid")]
-        return [v for value in values for v in ([value] if isinstance(value, str) else value or [])]
+        found = []
+        for value in (body.get("identity"), body.get("guid")):
+            values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            found += [v for v in values if isinstance(v, str)]
+        return found
 
     def held_identifiers(self) -> set[str]:
         return {value for profile in self.population for value in profile.values()}

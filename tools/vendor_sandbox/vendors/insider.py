@@ -104,7 +104,8 @@ class Insider(Vendor):
 
     def identifiers_in(self, body: Any) -> list[str]:
         identifiers = body.get("identifiers") if isinstance(body, dict) else None
-        return [value for _, value in _insider_slots(identifiers)] if isinstance(identifiers, dict) else []
+        slots = _insider_slots(identifiers) if isinstance(identifiers, dict) else []
+        return [value for _, value in slots if isinstance(value, str)]
 
     def held_identifiers(self) -> set[str]:
         return {value for user in self.population for _, value in _insider_slots(user)}
