@@ -38,15 +38,17 @@ def make_relay(httpserver, hasher):
     """A Relay for one vendor whose base URL is a real local HTTP server."""
 
     def make(vendor: str, read_timeout: float = 5.0, concurrency: int = 2, per_minute: float = 0):
+        connector = CONNECTORS[vendor]
         settings = VendorSettings(
             base_url=httpserver.url_for("").rstrip("/"),
             credentials=CREDENTIALS[vendor],
             concurrency=concurrency,
-            requests_per_minute=per_minute,
+            rates={operation.key: per_minute for operation in connector.operations},
             connect_timeout=2.0,
             read_timeout=read_timeout,
+            options=connector.options({}),
         )
-        return Relay(CONNECTORS[vendor], settings, hasher)
+        return Relay(connector, settings, hasher)
 
     return make
 

@@ -55,7 +55,9 @@ def answer_success(req):
         return Response(json.dumps({"message": "success", "removed_ids": ids, "removal_errors": []}), 201)
     if req.path == "/1/delete/profiles.json":
         return Response(json.dumps({"status": "success"}), 200)
-    if req.path == "/api/user/v1/identity":
+    if req.path == "/users/delete":
+        return Response(json.dumps({"deleted": len(next(iter(req.get_json().values())))}), 201)
+    if req.path in ("/api/user/v1/identity", "/api/user/v1/delete"):
         return Response("{}", 200)
     if req.path == "/api/v1/identities/delete":
         return Response(json.dumps({"status": True, "code": "20000", "message": "OK", "data": True}), 200)

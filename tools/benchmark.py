@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "erasure-relay-benchmark")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ErasureRelayBenchmark")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from erasure.config import VendorSettings, invocation_share
+from erasure.config import VendorSettings, invocation_rate
 from erasure.observability import IdentifierHasher
 from erasure.relay import Relay
 from erasure.request import parse
@@ -39,34 +40,45 @@ def example_identity(kind: str, n: int) -> dict:
 
 
 def relay_throughput() -> None:
-    print("relay, one invocation, vendor latency 50 ms, the deployed pacing (config.invocation_share)")
-    print(f"  {'vendor':<10} {'ids':>5} {'calls':>6} {'seconds':>8} {'ids/s':>7}  outcomes")
+    print("relay, one invocation, vendor latency 50 ms, the deployed pacing (config.invocation_rate)")
+    print(f"  {'vendor':<10} {'operation':<32} {'ids':>5} {'calls':>6} {'seconds':>8} {'ids/s':>7}  outcomes")
     with VendorSandbox(port=0) as sandbox:
         for vendor, connector in CONNECTORS.items():
-            sandbox.reset()
-            sandbox.configure(vendor, latency=0.05)
-            per_minute = invocation_share(connector)
-            credentials = {field: sandbox.config()[vendor][field] for field in connector.credential_fields}
-            settings = VendorSettings(
-                sandbox.url, credentials, connector.default_concurrency, per_minute, 3.05, 10
-            )
-            relay = Relay(connector, settings, IdentifierHasher(KEY))
-            # The vendor's first documented operation, with as many people as its pace allows.
-            action, kinds = next(iter(connector.serves.items()))
-            kind = min(kinds, key=IDENTIFIER_PREFERENCE.index)
-            calls_allowed = per_minute / 60 * SECONDS_PER_VENDOR
-            count = min(1000, int(calls_allowed * connector.max_batch)) if per_minute else 1000
-            requests = [
-                parse({"action": str(action), "identity": example_identity(kind, n)}) for n in range(count)
-            ]
-            started = time.perf_counter()
-            results = relay.run(requests)
-            seconds = time.perf_counter() - started
-            outcomes: dict[str, int] = {}
-            for result in (r for per_request in results for r in per_request):
-                outcomes[str(result.verdict.outcome)] = outcomes.get(str(result.verdict.outcome), 0) + 1
-            calls = len(sandbox.calls(vendor))
-            print(f"  {vendor:<10} {count:>5} {calls:>6} {seconds:>8.2f} {count / seconds:>7.0f}  {outcomes}")
+            for operation in connector.operations:
+                sandbox.reset()
+                sandbox.configure(vendor, latency=0.05)
+                credentials = {
+                    field: sandbox.config()[vendor][field] for field in connector.credential_fields
+                }
+                rates = {op.key: invocation_rate(connector, op, {}) for op in connector.operations}
+                settings = VendorSettings(
+                    sandbox.url,
+                    credentials,
+                    connector.default_concurrency,
+                    rates,
+                    3.05,
+                    10,
+                    connector.options({}),
+                )
+                relay = Relay(connector, settings, IdentifierHasher(KEY))
+                # As many people as the operation's pace allows in a few seconds.
+                kind = min(operation.serves, key=IDENTIFIER_PREFERENCE.index)
+                per_minute = rates[operation.key]
+                calls_allowed = per_minute / 60 * SECONDS_PER_VENDOR
+                count = min(1000, int(calls_allowed * operation.max_batch)) if per_minute else 1000
+                requests = [
+                    parse({"action": str(operation.action), "identity": example_identity(kind, n)})
+                    for n in range(count)
+                ]
+                started = time.perf_counter()
+                results = relay.run(requests)
+                seconds = time.perf_counter() - started
+                outcomes = Counter(str(r.verdict.outcome) for per_request in results for r in per_request)
+                calls = len(sandbox.calls(vendor))
+                print(
+                    f"  {vendor:<10} {operation.name:<32} {count:>5} {calls:>6} {seconds:>8.2f} "
+                    f"{count / seconds:>7.0f}  {dict(outcomes)}"
+                )
 
 
 def bulk_intake(count: int = 1000) -> None:

@@ -1,4 +1,4 @@
-"""Braze POST /users/external_ids/remove against a real local server."""
+"""Braze against a real local server: POST /users/external_ids/remove and POST /users/delete."""
 
 import json
 import time
@@ -125,14 +125,14 @@ def test_120_ids_across_records_make_3_calls_of_at_most_50(httpserver, make_rela
     assert all(r[0].verdict.outcome == "deleted" for r in results)
 
 
-def test_profile_deletion_and_other_identifiers_are_skipped_without_a_call(httpserver, make_relay):
+def test_identifiers_an_operation_does_not_take_are_skipped_without_a_call(httpserver, make_relay):
     results = make_relay("braze").run(
         [
-            request({"external_id": "u1"}, action="delete_profile"),
+            request({"guid": "ct-1"}, action="delete_profile"),
             request({"email": "a@example.com"}, action="remove_identifier"),
         ]
     )
-    assert [outcomes(r) for r in results] == [[("external_id", "skipped")], [("email", "skipped")]]
+    assert [outcomes(r) for r in results] == [[("guid", "skipped")], [("email", "skipped")]]
     assert "does not serve" in results[0][0].verdict.reason
     assert httpserver.log == []
 
@@ -164,3 +164,87 @@ def test_instance_maps_to_the_documented_host(env, url):
 def test_a_bad_host_setting_names_itself(env, named):
     with pytest.raises(ConfigError, match=named):
         CONNECTORS["braze"].base_url(env)
+
+
+# -- delete_profile: POST /users/delete -------------------------------------------------------------
+DELETE = "/users/delete"
+PRIORITIZED = ["identified", "most_recently_updated"]
+
+
+def test_profiles_go_one_identifier_type_a_call_50_at_most(httpserver, make_relay):
+    httpserver.expect_request(DELETE, method="POST", headers=HEADERS).respond_with_json({"deleted": 1}, 201)
+    people = [request({"external_id": f"u{n}"}) for n in range(120)]
+    people.append(
+        request(
+            {
+                "external_id": "jane",
+                "braze_id": "b-jane",
+                "email": "jane@example.com",
+                "phone_number": "+6591234567",
+                "user_alias": {"alias_name": "jane-crm", "alias_label": "crm"},
+            }
+        )
+    )
+    results = make_relay("braze").run(people)
+    bodies = [req.get_json() for req, _ in httpserver.log]
+    assert sorted(len(b["external_ids"]) for b in bodies if "external_ids" in b) == [21, 50, 50]
+    assert {"braze_ids": ["b-jane"]} in bodies
+    assert {"email_addresses": [{"email": "jane@example.com", "prioritization": PRIORITIZED}]} in bodies
+    assert {"phone_numbers": [{"phone": "+6591234567", "prioritization": PRIORITIZED}]} in bodies
+    assert {"user_aliases": [{"alias_name": "jane-crm", "alias_label": "crm"}]} in bodies
+    assert all(len(body) == 1 for body in bodies)  # one identifier type a call
+    assert len(bodies) == 3 + 4
+    assert {o for per in results for _, o in outcomes(per)} == {"accepted"}
+    assert "Braze does not say which" in results[-1][0].verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (201, {"deleted": 2}, "accepted"),
+        (200, {"deleted": 0}, "accepted"),  # queued nothing it says: still no proof either way
+        (201, {"message": "success"}, "transient"),
+        (201, {"deleted": "2"}, "transient"),
+        (201, "<html>gateway</html>", "transient"),
+        (400, {"message": "Invalid request", "errors": ["bad"]}, "refused"),
+        (401, {"message": "Invalid API key"}, "unauthorized"),
+        (403, {"message": "no users.delete permission"}, "unauthorized"),
+        (500, {"message": "internal"}, "transient"),
+    ],
+)
+def test_classifies_the_delete_answers(httpserver, make_relay, status, body, outcome):
+    responder = httpserver.expect_request(DELETE)
+    if isinstance(body, str):
+        responder.respond_with_data(body, status)
+    else:
+        responder.respond_with_json(body, status)
+    (results,) = make_relay("braze").run([request({"external_id": "u1", "email": "u1@example.com"})])
+    assert {r.verdict.outcome for r in results} == {outcome}
+
+
+def test_a_throttled_delete_keeps_the_reset_and_holds_back_the_other_calls(httpserver, make_relay):
+    reset = str(int(time.time()) + 30)
+    httpserver.expect_request(DELETE).respond_with_json(
+        {"message": "rate"}, 429, {"x-ratelimit-reset": reset}
+    )
+    (results,) = make_relay("braze", concurrency=1).run(
+        [request({"external_id": "u1", "email": "a@example.com"})]
+    )
+    assert {r.verdict.outcome for r in results} == {"throttled"}
+    assert all(25 <= r.verdict.retry_after <= 30 for r in results)
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "prioritization"),
+    [("", PRIORITIZED), ("unidentified, most_recently_updated", ["unidentified", "most_recently_updated"])],
+)
+def test_the_prioritization_is_a_setting(setting, prioritization):
+    options = CONNECTORS["braze"].options({"BRAZE_DELETE_PRIORITIZATION": setting})
+    assert list(options["prioritization"]) == prioritization
+
+
+@pytest.mark.parametrize("setting", ["identified,unidentified", "newest", "identified,identified"])
+def test_a_bad_prioritization_names_its_setting(setting):
+    with pytest.raises(ConfigError, match="BRAZE_DELETE_PRIORITIZATION"):
+        CONNECTORS["braze"].options({"BRAZE_DELETE_PRIORITIZATION": setting})

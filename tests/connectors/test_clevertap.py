@@ -29,8 +29,9 @@ def test_identity_and_guid_never_share_a_call(httpserver, make_relay):
         [request({"external_id": "client-1", "guid": "ctid-1"}), request({"external_id": "client-2"})]
     )
     httpserver.check_assertions()
-    assert outcomes(results[0]) == [("external_id", "deleted"), ("guid", "deleted")]
-    assert outcomes(results[1]) == [("external_id", "deleted")]
+    # CleverTap deletes in a later batch: its "success" is accepted, never a proven deletion.
+    assert outcomes(results[0]) == [("external_id", "accepted"), ("guid", "accepted")]
+    assert outcomes(results[1]) == [("external_id", "accepted")]
 
 
 def test_more_than_100_identities_are_split(httpserver, make_relay):
@@ -84,7 +85,13 @@ def test_a_refusal_of_a_whole_call_falls_only_on_the_identifier_it_is_about(http
     httpserver.expect_request(PATH).respond_with_handler(answer)
     people = ["client-1", "client-2", "client-bad", "client-4", "client-5"]
     results = make_relay("clevertap").run([request({"external_id": p}) for p in people])
-    assert [r[0].verdict.outcome for r in results] == ["deleted", "deleted", "refused", "deleted", "deleted"]
+    assert [r[0].verdict.outcome for r in results] == [
+        "accepted",
+        "accepted",
+        "refused",
+        "accepted",
+        "accepted",
+    ]
     assert len(httpserver.log) <= 2 * len(people)
 
 

@@ -1,4 +1,4 @@
-"""Insider DELETE /api/user/v1/identity against a real local server."""
+"""Insider against a real local server: DELETE /api/user/v1/identity and POST /api/user/v1/delete."""
 
 import json
 
@@ -123,16 +123,84 @@ def test_a_body_over_5_mb_is_refused_without_a_call(httpserver, make_relay):
     relay = make_relay("insider")
     huge = Identifier(IdentifierType.CUSTOM, "x" * (5 * 1024 * 1024), "blob")
     target_request = request({"uuid": "u"}, action="remove_identifier")
-    call = relay.connector.build(
-        [Target(target_request, huge)], "http://127.0.0.1", relay.settings.credentials
-    )
-    assert len(call.body) > relay.connector.max_body_bytes
-    ((verdict, attempted_at),) = _BatchSender(relay, None)([Target(target_request, huge)])
+    operation = relay.connector.operation_for(target_request.action)
+    call = operation.build([Target(target_request, huge)], relay.settings)
+    assert len(call.body) > operation.max_body_bytes
+    ((verdict, attempted_at),) = _BatchSender(relay, None)(operation, [Target(target_request, huge)])
     assert verdict.outcome == "refused" and "5242880 bytes" in verdict.reason
     assert attempted_at is None and httpserver.log == []
 
 
-def test_profile_deletion_and_external_ids_are_skipped(httpserver, make_relay):
-    results = make_relay("insider").run([request({"email": "a@example.com"}), removal({"external_id": "u1"})])
-    assert [outcomes(r) for r in results] == [[("email", "skipped")], [("external_id", "skipped")]]
+def test_identifiers_insider_does_not_know_are_skipped(httpserver, make_relay):
+    results = make_relay("insider").run([request({"guid": "ct-1"}), removal({"external_id": "u1"})])
+    assert [outcomes(r) for r in results] == [[("guid", "skipped")], [("external_id", "skipped")]]
     assert httpserver.log == []
+
+
+# -- delete_profile: POST /api/user/v1/delete ------------------------------------------------------
+DELETE = "/api/user/v1/delete"
+
+
+def test_one_call_a_person_carrying_every_identifier_insider_knows(httpserver, make_relay):
+    jane = {
+        "email": "jane@example.com",
+        "phone_number": "+6591234567",
+        "uuid": "j-1",
+        "custom": {"crm": "c9"},
+    }
+    httpserver.expect_oneshot_request(
+        DELETE, method="POST", headers=HEADERS, json={"identifiers": jane}
+    ).respond_with_json({})
+    httpserver.expect_oneshot_request(
+        DELETE, method="POST", json={"identifiers": {"email": "ana@example.com"}}
+    ).respond_with_json({})
+    results = make_relay("insider").run(
+        [request({**jane, "external_id": "jane-2024"}), request({"email": "ana@example.com"})]
+    )
+    httpserver.check_assertions()
+    assert outcomes(results[0]) == [
+        ("custom.crm", "accepted"),
+        ("email", "accepted"),
+        ("external_id", "skipped"),
+        ("phone_number", "accepted"),
+        ("uuid", "accepted"),
+    ]
+    assert outcomes(results[1]) == [("email", "accepted")]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (200, {}, "accepted"),
+        (200, "", "accepted"),
+        (200, "<html>upstream</html>", "transient"),
+        (200, {"success": False, "message": "Access Denied"}, "transient"),
+        (400, {"error": "unifier identifier is required: bad request"}, "refused"),
+        (400, {"success": False, "message": "Partner is invalid."}, "unauthorized"),
+        (401, {"success": False, "message": "Partner token authentication failed."}, "unauthorized"),
+        (403, {"success": False, "message": "Access Denied for this partner"}, "unauthorized"),
+        (403, {"message": "Request limit exceeded"}, "throttled"),
+        (404, {"error": "no such user for these identifiers: no data"}, "already_absent"),
+        (429, {"error": "rejected: too many requests"}, "throttled"),
+        (500, {"success": False, "message": "Internal error"}, "transient"),
+    ],
+)
+def test_classifies_the_delete_answers(httpserver, make_relay, status, body, outcome):
+    responder = httpserver.expect_oneshot_request(DELETE)
+    if isinstance(body, str):
+        responder.respond_with_data(body, status)
+    else:
+        responder.respond_with_json(body, status)
+    (results,) = make_relay("insider").run([request({"email": "a@example.com", "uuid": "u-1"})])
+    assert {r.verdict.outcome for r in results} == {outcome}
+
+
+def test_a_refused_person_is_refused_whole_never_split(httpserver, make_relay):
+    httpserver.expect_request(DELETE).respond_with_json(
+        {"error": "unifier identifier is required: bad request"}, 400
+    )
+    (results,) = make_relay("insider").run([request({"phone_number": "+6591234567", "uuid": "u-1"})])
+    assert {(r.verdict.outcome, r.verdict.reason) for r in results} == {
+        ("refused", "unifier identifier is required: bad request")
+    }
+    assert len(httpserver.log) == 1

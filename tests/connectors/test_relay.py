@@ -87,7 +87,7 @@ def test_the_gate_paces_real_calls(httpserver, make_relay):
     httpserver.expect_request("/api/v1/identities/delete").respond_with_json(OK)
     relay = make_relay("dfinery", concurrency=4, per_minute=600)
     slept = []
-    relay.gate = RateGate(600, sleep=slept.append)
+    relay.gates = {"delete": RateGate(600, sleep=slept.append)}
     relay.run([request({"external_id": f"u{n}"}) for n in range(5)])
     assert len(httpserver.log) == 5
     assert len(slept) == 4 and all(0 < s <= 0.4 for s in slept)

@@ -32,38 +32,48 @@ def outcomes(receipt):
 def test_one_request_reaches_its_vendors_and_the_receipt_shows_each_outcome(relay):
     status, answer = relay.post({"request_id": "r-1", "action": "delete_profile", "identity": PERSON})
     assert status == 202
-    assert answer["vendors"] == ["clevertap", "dfinery"]
-    assert set(answer["skipped"]) == {"braze", "insider"}
-    assert "serves none of these identifiers for delete_profile" in answer["skipped"]["braze"]
+    assert answer["vendors"] == ["braze", "clevertap", "dfinery", "insider"]
+    assert answer["skipped"] == {}
     assert relay.get("r-1")[1]["status"] == "pending"
 
     assert relay.deliver("clevertap") == {"batchItemFailures": []}
     receipt = relay.get("r-1")[1]
     assert receipt["status"] == "in_progress"
-    assert sorted((a["vendor"], a["identifier"]) for a in receipt["awaiting"]) == [
-        ("dfinery", "email"),
-        ("dfinery", "external_id"),
-        ("dfinery", "guid"),
-        ("dfinery", "phone_number"),
-    ]
-    assert relay.deliver("dfinery") == {"batchItemFailures": []}
+    assert sorted({a["vendor"] for a in receipt["awaiting"]}) == ["braze", "dfinery", "insider"]
+    for vendor in ("braze", "dfinery", "insider"):
+        assert relay.deliver(vendor) == {"batchItemFailures": []}
     status, receipt = relay.get("r-1")
     assert receipt["awaiting"] == []
     assert status == 200 and receipt["status"] == "completed"
     assert outcomes(receipt) == {
-        ("clevertap", "external_id"): ("deleted", 1),
-        ("clevertap", "guid"): ("deleted", 1),
+        ("braze", "external_id"): ("accepted", 1),
+        ("braze", "email"): ("accepted", 1),
+        ("braze", "phone_number"): ("accepted", 1),
+        ("braze", "guid"): ("skipped", 0),
+        ("clevertap", "external_id"): ("accepted", 1),
+        ("clevertap", "guid"): ("accepted", 1),
         ("clevertap", "email"): ("skipped", 0),
         ("clevertap", "phone_number"): ("skipped", 0),
         ("dfinery", "external_id"): ("deleted", 1),
         ("dfinery", "email"): ("skipped", 0),
         ("dfinery", "guid"): ("skipped", 0),
         ("dfinery", "phone_number"): ("skipped", 0),
+        ("insider", "email"): ("accepted", 1),
+        ("insider", "phone_number"): ("accepted", 1),
+        ("insider", "external_id"): ("skipped", 0),
+        ("insider", "guid"): ("skipped", 0),
     }
     deleted = receipt["vendors"]["dfinery"][1]
     assert deleted["identifier"] == "external_id" and deleted["last_http_status"] == 200
     assert deleted["first_attempt_at"] <= deleted["last_attempt_at"] <= deleted["completed_at"]
-    assert receipt["skipped"] == answer["skipped"]
+
+
+def test_a_vendor_that_serves_none_of_the_identifiers_is_skipped_with_the_reason(relay):
+    status, answer = relay.post({"request_id": "r-guid", "identity": {"guid": "ctid-9"}})
+    assert status == 202 and answer["vendors"] == ["clevertap"]
+    assert set(answer["skipped"]) == {"braze", "dfinery", "insider"}
+    assert "serves none of these identifiers for delete_profile" in answer["skipped"]["braze"]
+    assert relay.get("r-guid")[1]["skipped"] == answer["skipped"]
 
 
 def test_the_same_request_twice_answers_the_same_and_fans_out_once(relay):
@@ -187,10 +197,10 @@ def test_a_bulk_body_is_answered_per_request(relay):
     )
     assert status == 207
     assert [r["status"] for r in answer["results"]] == [202, 400, 202]
-    assert answer["results"][0]["vendors"] == ["clevertap", "dfinery"]
+    assert answer["results"][0]["vendors"] == ["braze", "clevertap", "dfinery"]
     assert answer["results"][1]["errors"][0]["field"] == "identity.email"
     assert answer["results"][2]["vendors"] == ["insider"]
-    assert (relay.waiting("dfinery"), relay.waiting("insider"), relay.waiting("braze")) == (1, 1, 0)
+    assert (relay.waiting("dfinery"), relay.waiting("insider"), relay.waiting("braze")) == (1, 1, 1)
 
 
 def test_a_crash_before_every_vendor_is_sent_is_completed_by_the_next_delivery(relay, monkeypatch):

@@ -149,7 +149,7 @@ def test_pacing_never_waits_past_the_functions_deadline(httpserver, make_relay):
     httpserver.expect_request("/api/v1/identities/delete").respond_with_handler(answer_success)
     relay = make_relay("dfinery", read_timeout=5.0)
     slept: list[float] = []
-    relay.gate = RateGate(6, sleep=slept.append)  # one call every 10 s
+    relay.gates = {"delete": RateGate(6, sleep=slept.append)}  # one call every 10 s
     people = [request({"external_id": f"u{n}"}) for n in range(3)]
     # 15 s left and 8 s needed for a call: the first may start, the second (due at 10 s) may not.
     results = relay.run(people, lambda: 15_000)

@@ -127,7 +127,7 @@ HARMLESS_CALL: dict[str, Callable[[VendorSandbox], urllib3.BaseHTTPResponse]] = 
     "braze": lambda sb: braze_remove(sb, ["nobody"]),
     "clevertap": lambda sb: clevertap_delete(sb, {"identity": "nobody"}),
     "insider": lambda sb: send(
-        sb, "POST", "/api/user/v1/delete", {"identifiers": {"uuid": "nobody"}}, INSIDER_AUTH
+        sb, "POST", "/api/user/v1/delete", {"identifiers": {"email": "nobody@example.com"}}, INSIDER_AUTH
     ),
     "dfinery": lambda sb: dfinery_delete(sb, "nobody"),
 }
@@ -209,9 +209,12 @@ def test_braze_refuses_a_wrong_api_key_with_401(sandbox, authorization):
         ("external_ids", ["u1"]),
         ("external_ids", ["old-u1"]),
         ("braze_ids", ["b1"]),
-        ("email_addresses", ["a@example.com"]),
+        ("email_addresses", [{"email": "a@example.com", "prioritization": ["identified"]}]),
         ("email_addresses", [{"email": "a@example.com", "prioritization": ["most_recently_updated"]}]),
-        ("phone_numbers", ["+6598765432"]),
+        (
+            "phone_numbers",
+            [{"phone": "+6598765432", "prioritization": ["identified", "most_recently_updated"]}],
+        ),
         ("user_aliases", [{"alias_name": "crm-1", "alias_label": "crm"}]),
     ],
 )
@@ -421,13 +424,60 @@ def test_insider_deletes_a_whole_profile(sandbox):
         sandbox,
         "POST",
         "/api/user/v1/delete",
-        {"identifiers": {"custom": {"loyalty_id": "L1"}}},
+        {"identifiers": {"email": "a@example.com", "custom": {"loyalty_id": "L1"}}},
         INSIDER_AUTH,
     )
 
     assert response.status == 200
     assert response.json() == {}
     assert sandbox.state()["insider"]["users"] == [{"uuid": "u2"}]
+
+
+def test_an_insider_user_delete_without_the_unifier_is_refused(sandbox):
+    response = send(sandbox, "POST", "/api/user/v1/delete", {"identifiers": {"uuid": "u1"}}, INSIDER_AUTH)
+
+    assert response.status == 400
+    assert response.json() == {"error": "the unifier identifier email is required: bad request"}
+    assert sandbox.state()["insider"]["users"] == SEED["insider"]["users"]
+
+
+@pytest.mark.parametrize(
+    ("prioritization", "left"),
+    [
+        (["identified"], ["anon"]),  # the identified user holding the address
+        (["unidentified", "most_recently_updated"], ["u1"]),
+        (["most_recently_updated"], ["u1"]),  # the latest one: seeded last
+    ],
+)
+def test_braze_prioritization_picks_one_of_the_users_sharing_an_email(sandbox, prioritization, left):
+    sandbox.seed({"braze": {"users": [{"email": "a@example.com", "braze_id": "anon"}]}})
+    items = [{"email": "a@example.com", "prioritization": prioritization}]
+    response = send(sandbox, "POST", "/users/delete", {"email_addresses": items}, BRAZE_AUTH)
+    assert response.json() == {"deleted": 1}
+    holders = [u for u in sandbox.state()["braze"]["users"] if u.get("email") == "a@example.com"]
+    assert [u.get("primary") or u.get("braze_id") for u in holders] == left
+
+
+def test_braze_deletes_no_one_when_the_prioritization_leaves_several(sandbox):
+    sandbox.seed({"braze": {"users": [{"email": "a@example.com", "braze_id": "anon"}]}})
+    sandbox.seed({"braze": {"users": [{"email": "a@example.com", "braze_id": "anon-2"}]}})
+    items = [{"email": "a@example.com", "prioritization": ["unidentified"]}]
+    response = send(sandbox, "POST", "/users/delete", {"email_addresses": items}, BRAZE_AUTH)
+    assert response.json() == {"deleted": 0}
+    assert len([u for u in sandbox.state()["braze"]["users"] if u.get("email") == "a@example.com"]) == 3
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "a@example.com",
+        {"email": "a@example.com"},
+        {"email": "a@example.com", "prioritization": ["identified", "unidentified"]},
+    ],
+)
+def test_braze_email_entries_need_a_valid_prioritization(sandbox, entry):
+    response = send(sandbox, "POST", "/users/delete", {"email_addresses": [entry]}, BRAZE_AUTH)
+    assert response.status == 400
 
 
 @pytest.mark.parametrize(

@@ -55,4 +55,9 @@ def test_only_throttled_transient_and_unauthorized_are_retried():
         Outcome.TRANSIENT,
         Outcome.UNAUTHORIZED,
     }
-    assert {o for o in Outcome if o.is_success} == {Outcome.DELETED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED}
+    assert {o for o in Outcome if o.is_success} == {
+        Outcome.DELETED,
+        Outcome.ACCEPTED,
+        Outcome.ALREADY_ABSENT,
+        Outcome.SKIPPED,
+    }

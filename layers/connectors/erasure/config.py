@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from erasure.vendors.base import Connector
+    from erasure.vendors.base import Connector, Operation
 
 SecretReader = Callable[[str], Any]
 # Of a vendor's documented per-minute limit, the share the relay's queue traffic may use.
@@ -29,9 +29,10 @@ class VendorSettings:
     base_url: str
     credentials: Mapping[str, str]
     concurrency: int
-    requests_per_minute: float  # this invocation's share; 0 means no per-minute limit
+    rates: Mapping[str, float]  # operation key -> this invocation's calls a minute; 0: no limit
     connect_timeout: float
     read_timeout: float
+    options: Mapping[str, Any] = field(default_factory=dict)  # Connector.options()
 
 
 def read_json_secret(secret_id: str) -> Any:
@@ -50,18 +51,23 @@ def load_vendor_settings(
         base_url=connector.base_url(env),
         credentials=credentials,
         concurrency=_number(env, f"{prefix}_CONCURRENCY", connector.default_concurrency, int),
-        requests_per_minute=_number(
-            env, f"{prefix}_REQUESTS_PER_MINUTE", invocation_share(connector), float, allow_zero=True
-        ),
+        rates={op.key: invocation_rate(connector, op, env) for op in connector.operations},
         connect_timeout=_number(env, "HTTP_CONNECT_TIMEOUT", 3.05, float),
         read_timeout=_number(env, "HTTP_READ_TIMEOUT", 10.0, float),
+        options=connector.options(env),
     )
 
 
-def invocation_share(connector: Connector) -> float:
-    """One invocation's share of the vendor's per-minute limit: the queue runs at most
-    `queue_concurrency` invocations at once, and together they keep RATE_HEADROOM of the limit."""
-    return connector.requests_per_minute * RATE_HEADROOM / connector.queue_concurrency
+def invocation_rate(connector: Connector, operation: Operation, env: Mapping[str, str] = os.environ) -> float:
+    """One invocation's calls a minute for an operation: the vendor's limit for the account
+    (<VENDOR>_<OP>_LIMIT_PER_MINUTE, default the documented one) times the share the relay may
+    use (<VENDOR>_<OP>_RATE_SHARE), split between the `queue_concurrency` invocations at once."""
+    prefix = f"{connector.name}_{operation.key}".upper()
+    limit = _number(env, f"{prefix}_LIMIT_PER_MINUTE", operation.requests_per_minute, float, allow_zero=True)
+    share = _number(env, f"{prefix}_RATE_SHARE", operation.rate_share, float)
+    if share > 1:
+        raise ConfigError(f"{prefix}_RATE_SHARE must be a fraction of the limit, at most 1")
+    return limit * share / connector.queue_concurrency
 
 
 def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret) -> bytes:

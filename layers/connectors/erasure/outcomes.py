@@ -13,6 +13,9 @@ from erasure.request import Identifier
 
 class Outcome(StrEnum):
     DELETED = "deleted"
+    # The vendor took the deletion, but its answer does not prove this identifier was erased
+    # (queued, batched later, or no per-identifier detail). Final; verification may follow.
+    ACCEPTED = "accepted"
     ALREADY_ABSENT = "already_absent"
     REFUSED = "refused"  # permanent: the vendor will not do it; the reason says why
     UNAUTHORIZED = "unauthorized"  # our credentials or configuration are wrong
@@ -30,7 +33,7 @@ class Outcome(StrEnum):
 
 
 RETRYABLE = frozenset({Outcome.THROTTLED, Outcome.TRANSIENT, Outcome.UNAUTHORIZED})
-SUCCESSES = frozenset({Outcome.DELETED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED})
+SUCCESSES = frozenset({Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED})
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Carry deletion requests to one vendor: batch across people, send, read each answer back.
 
-The relay is vendor-neutral: a Connector says what is particular to its vendor, and this module
-does the grouping into as few calls as the documented maxima allow, the sending, the mapping of
-every verdict back to its request, the stop-on-throttle rule, and the call log line.
+The relay is vendor-neutral: a Connector and its Operations say what is particular to a vendor,
+and this module does the grouping into as few calls as the documented maxima allow (per
+operation, never mixing groups), the pacing per operation, the sending, the mapping of every
+verdict back to its request, the stop-on-throttle rule, and the call log line.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, PriorOutcome, Verdict
 from erasure.pacing import RateGate
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
-from erasure.vendors.base import Connector, Target, mentions, token_pattern
+from erasure.vendors.base import Connector, Operation, Target, mentions, token_pattern
 
 MAX_REASON_LENGTH = 300
 _NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
@@ -44,8 +45,8 @@ class Relay:
         self.settings = settings
         self.hasher = hasher
         self.http = http or HttpClient(settings.connect_timeout, settings.read_timeout, settings.concurrency)
-        rpm = settings.requests_per_minute
-        self.gate = RateGate(rpm) if rpm else None
+        # One gate per operation: each has its own documented limit.
+        self.gates = {key: RateGate(rpm) for key, rpm in settings.rates.items() if rpm}
 
     def run(
         self,
@@ -76,22 +77,24 @@ class Relay:
                         )
                     )
                 else:
-                    key = (connector.batch_group(identifier), identifier)
-                    askers.setdefault(key, []).append((index, Target(request, identifier)))
+                    operation = connector.operation_for(request.action)
+                    target = Target(request, identifier)
+                    key = (operation, operation.batch_group(target), identifier)
+                    askers.setdefault(key, []).append((index, target))
 
-        groups: dict[str, list[tuple]] = {}
+        groups: dict[tuple, list[tuple]] = {}
         for key in askers:
-            groups.setdefault(key[0], []).append(key)
+            groups.setdefault(key[:2], []).append(key)
         calls = [
-            keys[start : start + connector.max_batch]
-            for keys in groups.values()
-            for start in range(0, len(keys), connector.max_batch)
+            (operation, keys[start : start + operation.max_batch])
+            for (operation, _), keys in groups.items()
+            for start in range(0, len(keys), operation.max_batch)
         ]
         send = _BatchSender(self, remaining_ms)
         workers = max(1, min(self.settings.concurrency, len(calls)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            answered = pool.map(lambda keys: send([askers[k][0][1] for k in keys]), calls)
-            for keys, answers in zip(calls, answered, strict=True):
+            answered = pool.map(lambda call: send(call[0], [askers[k][0][1] for k in call[1]]), calls)
+            for (_, keys), answers in zip(calls, answered, strict=True):
                 for key, (verdict, attempted_at) in zip(keys, answers, strict=True):
                     for index, target in askers[key]:
                         earlier = prior.get((target.request.request_id, target.identifier))
@@ -112,29 +115,32 @@ class Relay:
 
 
 class _BatchSender:
-    """Sends the calls of one batch; once the vendor throttles or rejects our credentials,
-    the calls not yet sent are answered the same way instead of hammering it."""
+    """Sends the calls of one batch; once the vendor throttles an operation, or rejects our
+    credentials, the calls not yet sent are answered the same way instead of hammering it."""
+
+    ALL_OPERATIONS = "*"  # where a stop applies when the credentials are refused
 
     def __init__(self, relay: Relay, remaining_ms: Callable[[], int] | None):
         self.relay = relay
         self.remaining_ms = remaining_ms
-        self.stop_verdict: Verdict | None = None
+        self.stops: dict[str, Verdict] = {}
         self.lock = threading.Lock()
 
-    def __call__(self, targets: list[Target]) -> list[tuple[Verdict, str | None]]:
+    def __call__(self, operation: Operation, targets: list[Target]) -> list[tuple[Verdict, str | None]]:
         """(verdict, when it was sent) for each target, in order."""
         relay = self.relay
         connector, settings = relay.connector, relay.settings
-        unsent = self._unsent_verdict()
+        unsent = self._unsent_verdict(operation)
         if unsent:
             return [(unsent, None)] * len(targets)
-        if relay.gate and not relay.gate.wait(self._latest_start()):
+        gate = relay.gates.get(operation.key)
+        if gate and not gate.wait(self._latest_start()):
             return [(OUT_OF_TIME, None)] * len(targets)
         attempted_at = utc_timestamp()
-        request = connector.build(targets, settings.base_url, settings.credentials)
+        request = operation.build(targets, settings)
         http_status, duration_ms = None, 0.0
-        if connector.max_body_bytes and len(request.body) > connector.max_body_bytes:
-            reason = f"request body exceeds {connector.max_body_bytes} bytes"
+        if operation.max_body_bytes and len(request.body) > operation.max_body_bytes:
+            reason = f"request body exceeds {operation.max_body_bytes} bytes"
             verdicts = [Verdict(Outcome.REFUSED, reason)] * len(targets)
             attempted_at = None
         else:
@@ -145,13 +151,13 @@ class _BatchSender:
                 duration_ms = failure.duration_ms
             else:
                 http_status, duration_ms = answer.status, answer.duration_ms
-                verdicts = [_redacted(v, targets) for v in _read(connector, answer, targets)]
-        self._maybe_stop(verdicts)
+                verdicts = [_redacted(v, targets) for v in _read(connector, operation, answer, targets)]
+        self._maybe_stop(operation, verdicts)
         logger.info(
             "vendor call",
             extra={
                 "vendor": connector.name,
-                "operation": connector.operation,
+                "operation": operation.name,
                 "http_status": http_status,
                 "id_count": len(targets),
                 "id_hashes": [relay.hasher(t.identifier) for t in targets],
@@ -160,16 +166,18 @@ class _BatchSender:
                 "outcomes": dict(Counter(str(v.outcome) for v in verdicts)),
             },
         )
-        if len(targets) > 1 and http_status is not None and _refused_as_one(verdicts):
+        splittable = len(targets) > 1 and not operation.per_person
+        if splittable and http_status is not None and _refused_as_one(verdicts):
             # One bad identifier can make a vendor refuse the whole call: halve it until the
             # refusal falls on the identifiers it is really about, so no one else is refused.
             half = len(targets) // 2
-            return self(targets[:half]) + self(targets[half:])
+            return self(operation, targets[:half]) + self(operation, targets[half:])
         return [(verdict, attempted_at) for verdict in verdicts]
 
-    def _unsent_verdict(self) -> Verdict | None:
-        if self.stop_verdict:
-            return self.stop_verdict
+    def _unsent_verdict(self, operation: Operation) -> Verdict | None:
+        stop = self.stops.get(operation.key) or self.stops.get(self.ALL_OPERATIONS)
+        if stop:
+            return stop
         latest = self._latest_start()
         if latest is not None and time.monotonic() > latest:
             return OUT_OF_TIME
@@ -184,13 +192,13 @@ class _BatchSender:
         budget_s = settings.connect_timeout + settings.read_timeout + 1
         return time.monotonic() + self.remaining_ms() / 1000 - budget_s
 
-    def _maybe_stop(self, verdicts: list[Verdict]) -> None:
+    def _maybe_stop(self, operation: Operation, verdicts: list[Verdict]) -> None:
         for verdict in verdicts:
             if verdict.outcome in (Outcome.THROTTLED, Outcome.UNAUTHORIZED):
+                scope = operation.key if verdict.outcome is Outcome.THROTTLED else self.ALL_OPERATIONS
+                reason = f"not sent: an earlier call was {verdict.outcome}"
                 with self.lock:
-                    if self.stop_verdict is None:
-                        reason = f"not sent: an earlier call was {verdict.outcome}"
-                        self.stop_verdict = Verdict(verdict.outcome, reason, None, verdict.retry_after)
+                    self.stops.setdefault(scope, Verdict(verdict.outcome, reason, None, verdict.retry_after))
                 return
 
 
@@ -211,10 +219,10 @@ def _refused_as_one(verdicts: list[Verdict]) -> bool:
     return verdicts[0].outcome is Outcome.REFUSED and all(v == verdicts[0] for v in verdicts)
 
 
-def _read(connector: Connector, answer, targets: list[Target]) -> list[Verdict]:
-    """The connector's reading, guarded: an answer it cannot read is a transient failure."""
+def _read(connector: Connector, operation: Operation, answer, targets: list[Target]) -> list[Verdict]:
+    """The operation's reading, guarded: an answer it cannot read is a transient failure."""
     try:
-        verdicts = connector.read(answer, targets)
+        verdicts = operation.read(answer, targets)
     except Exception as error:  # a vendor answer must never crash the batch
         # The type only: a traceback could quote the identifier.
         logger.error(

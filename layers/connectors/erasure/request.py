@@ -40,7 +40,9 @@ class IdentifierType(StrEnum):
     EMAIL = "email"
     PHONE_NUMBER = "phone_number"
     UUID = "uuid"
-    GUID = "guid"
+    GUID = "guid"  # CleverTap's own id
+    BRAZE_ID = "braze_id"  # Braze's own id
+    USER_ALIAS = "user_alias"  # a Braze alias: {"alias_name": value, "alias_label": name}
     CUSTOM = "custom"
 
 
@@ -55,7 +57,7 @@ class Identifier:
     @property
     def label(self) -> str:
         """What the identifier is, never its value: safe for logs and answers."""
-        return f"custom.{self.name}" if self.type is IdentifierType.CUSTOM else str(self.type)
+        return f"{self.type}.{self.name}" if self.name else str(self.type)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class DeletionRequest:
         for identifier in self.identifiers:
             if identifier.type is IdentifierType.CUSTOM:
                 identity.setdefault("custom", {})[identifier.name] = identifier.value
+            elif identifier.type is IdentifierType.USER_ALIAS:
+                identity["user_alias"] = {"alias_name": identifier.value, "alias_label": identifier.name}
             else:
                 identity[str(identifier.type)] = identifier.value
         message: dict[str, Any] = {
@@ -241,6 +245,8 @@ def _identifiers(identity: Any, errors: list[FieldError]) -> tuple[Identifier, .
         where = f"identity.{key}"
         if key == IdentifierType.CUSTOM:
             found += _custom_identifiers(value, errors)
+        elif key == IdentifierType.USER_ALIAS:
+            found += _user_alias(value, errors)
         elif key in IdentifierType.__members__.values():
             text = _identifier_value(where, value, errors)
             if text is not None and _well_formed(where, IdentifierType(key), text, errors):
@@ -269,6 +275,19 @@ def _custom_identifiers(value: Any, errors: list[FieldError]) -> list[Identifier
         if text is not None:
             found.append(Identifier(IdentifierType.CUSTOM, text, name))
     return found
+
+
+def _user_alias(value: Any, errors: list[FieldError]) -> list[Identifier]:
+    where = "identity.user_alias"
+    if not isinstance(value, dict) or set(value) != {"alias_name", "alias_label"}:
+        errors.append(FieldError(where, "must be an object with alias_name and alias_label"))
+        return []
+    label = value["alias_label"]
+    if not isinstance(label, str) or len(label) > MAX_CUSTOM_NAME_LENGTH or not _CUSTOM_NAME.fullmatch(label):
+        errors.append(FieldError(f"{where}.alias_label", "must be 1-64 letters, digits, _ . -"))
+        return []
+    name = _identifier_value(f"{where}.alias_name", value["alias_name"], errors)
+    return [Identifier(IdentifierType.USER_ALIAS, name, label)] if name is not None else []
 
 
 def _name(key: Any, position: int) -> str:

@@ -6,7 +6,10 @@ https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/
 
 Endpoints
     POST /users/external_ids/remove   remove deprecated external ids (201)
-    POST /users/delete                delete profiles: {"deleted": n} (201)
+    POST /users/delete                delete profiles: {"deleted": n} (201); one identifier type,
+                                      50 at most; email and phone entries carry a prioritization
+                                      (identified | unidentified, most_recently_updated) and
+                                      delete nothing when it leaves several users
 
 Default credentials: api_key "local-braze-key" (Authorization: Bearer <api_key>)
 
@@ -45,6 +48,8 @@ class Braze(Vendor):
     CHOICES = {"removal_error_shape": ("string", "array")}
     MAX_IDS = 50
     DELETE_KEYS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
+    # Email and phone entries name which of the users holding them to delete.
+    PRIORITIZED_KEYS = {"email_addresses": "email", "phone_numbers": "phone"}
     USER_FIELDS = frozenset({"primary", "deprecated", "braze_id", "email", "phone", "aliases"})
     # The element format of removal_errors is undocumented (seen as strings and as arrays);
     # both shapes name the reason and the index in the request array.
@@ -171,10 +176,18 @@ class Braze(Vendor):
         refusal = self._check_batch(key, items)
         if refusal is not None:
             return refusal
-        wanted = {self._request_key(key, item) for item in items}
-        if None in wanted:
-            return self.error(400, f"invalid item in {key}")
-        doomed = [u for u in self.population if self._keys_of(u) & wanted]
+        doomed: list[dict[str, Any]] = []
+        for item in items:
+            wanted = self._request_key(key, item)
+            if wanted is None:
+                return self.error(400, f"invalid item in {key}")
+            matches = [u for u in self.population if wanted in self._keys_of(u)]
+            if key in self.PRIORITIZED_KEYS:
+                order = item.get("prioritization")
+                if not _valid_prioritization(order):
+                    return self.error(400, f"{key} items need a valid prioritization array")
+                matches = _prioritized(matches, order)
+            doomed += [u for u in matches if u not in doomed]
         self.population = [u for u in self.population if u not in doomed]
         # "deleted" is the number queued for (asynchronous) deletion; counting only the
         # users found is a guess, the docs do not say whether unknown ids count.
@@ -186,8 +199,8 @@ class Braze(Vendor):
             if isinstance(item, dict) and is_text(item.get("alias_name")):
                 return key, (item["alias_name"], item.get("alias_label"))
             return None
-        if key == "email_addresses" and isinstance(item, dict):  # {"email", "prioritization"}
-            item = item.get("email")
+        if key in Braze.PRIORITIZED_KEYS:  # {"email" | "phone", "prioritization"}
+            item = item.get(Braze.PRIORITIZED_KEYS[key]) if isinstance(item, dict) else None
         return (key, item) if is_text(item) else None
 
     @staticmethod
@@ -209,3 +222,26 @@ def _value_of(key: tuple[str, Any]) -> str:
     """The identifier value of a lookup key; an alias is known by its name."""
     kind, value = key
     return value[0] if kind == "user_aliases" else value
+
+
+def _valid_prioritization(order: Any) -> bool:
+    known = ("identified", "unidentified", "most_recently_updated")
+    return (
+        isinstance(order, list)
+        and bool(order)
+        and all(rule in known for rule in order)
+        and len(set(order)) == len(order)
+        and not {"identified", "unidentified"} <= set(order)
+    )
+
+
+def _prioritized(users: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    """The one user the rules pick, or none when they leave several: Braze then deletes nothing.
+    Users are kept in the order they were last updated (seeded), the latest last."""
+    for rule in order:
+        if rule == "most_recently_updated":
+            users = users[-1:]
+        else:
+            narrowed = [u for u in users if bool(u.get("primary")) == (rule == "identified")]
+            users = narrowed or users
+    return users if len(users) == 1 else []

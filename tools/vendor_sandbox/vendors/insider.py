@@ -6,13 +6,14 @@ https://academy.insiderone.com/docs/delete-user-profile-api (user delete)
 
 Endpoints
     DELETE /api/user/v1/identity      delete the value of one identifier: {}
-    POST   /api/user/v1/delete        delete the whole profile: {}
+    POST   /api/user/v1/delete        delete the whole profile: {}; the request must carry the
+                                      unifier identifier (else 400); an unknown person is 200 {}
 
 Default credentials: partner_name "localbrand" (lowercase), request_token "local-insider-token"
 (X-PARTNER-NAME and X-REQUEST-TOKEN headers)
 
 Settings: partner_name, request_token, rate_limits {"identity": 1000, "delete": 10000},
-rate_window_seconds 60
+rate_window_seconds 60, unifier "email" (a default identifier name, or a custom one's name)
 
 Seed: {"insider": {"users": [{"email": "a@example.com", "phone_number": "+6598765432",
                               "uuid": "x", "custom": {"loyalty_id": "L1"}}]}}
@@ -65,6 +66,8 @@ class Insider(Vendor):
         "request_token": "local-insider-token",
         "rate_limits": {"identity": 1000, "delete": 10000},
         "rate_window_seconds": 60.0,
+        # The identifier the account unifies profiles on: a user delete must carry it.
+        "unifier": "email",
     }
 
     def routes(self) -> dict[tuple[str, str], Route]:
@@ -142,6 +145,9 @@ class Insider(Vendor):
         slots = self._requested_slots(request.body)
         if slots is None:
             return self.error(400, "no valid identifier: bad request")
+        unifier = self.settings["unifier"]
+        if not any(path[-1] == unifier for path, _ in slots):
+            return self.error(400, f"the unifier identifier {unifier} is required: bad request")
         user = self._owner(slots)
         if user is not None:
             self.population.remove(user)

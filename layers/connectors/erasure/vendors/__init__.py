@@ -17,7 +17,7 @@ def _discovered() -> dict[str, Connector]:
     for module in pkgutil.iter_modules(__path__):
         loaded = importlib.import_module(f"{__name__}.{module.name}")
         for _, cls in inspect.getmembers(loaded, inspect.isclass):
-            if issubclass(cls, Connector) and not inspect.isabstract(cls):
+            if issubclass(cls, Connector) and cls is not Connector:
                 found[cls.name] = cls()
     return dict(sorted(found.items()))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from erasure.config import url_from_env, url_or_named_host
+from erasure.config import RATE_HEADROOM, VendorSettings, url_from_env, url_or_named_host
 from erasure.http_client import HttpAnswer, HttpRequest
 from erasure.outcomes import Verdict
 from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
@@ -22,35 +22,64 @@ class Target:
     identifier: Identifier
 
 
-class Connector(ABC):
-    name: ClassVar[str]
-    operation: ClassVar[str]  # for logs and metrics: "METHOD /path"
+class Operation(ABC):
+    """One documented vendor call: the action and identifiers it serves, how many go in one call,
+    its rate limit, the request it sends and how its answer reads."""
+
+    key: ClassVar[str]  # names its settings: <VENDOR>_<KEY>_LIMIT_PER_MINUTE, ..._RATE_SHARE
+    action: ClassVar[Action]
+    name: ClassVar[str]  # for logs and metrics: "METHOD /path"
+    serves: ClassVar[frozenset[IdentifierType]]
     max_batch: ClassVar[int]  # identifiers per call, as documented
-    serves: ClassVar[Mapping[Action, frozenset[IdentifierType]]]
+    requests_per_minute: ClassVar[int] = 0  # the documented limit; 0: none (or a concurrency limit)
+    rate_share: ClassVar[float] = RATE_HEADROOM  # of that limit, what the relay may use
+    max_body_bytes: ClassVar[int | None] = None  # a documented request size cap
+    # One call carries one person's identifiers: never shared by people, never split.
+    per_person: ClassVar[bool] = False
+
+    def batch_group(self, target: Target) -> Hashable:
+        """Targets in different groups never share a call."""
+        return target.request.request_id if self.per_person else target.identifier.type
+
+    @abstractmethod
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        """The documented request for these targets (at most max_batch, one group)."""
+
+    @abstractmethod
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        """One verdict per target, in order."""
+
+
+class Connector:
+    """A vendor: its host and credentials, and the operations it offers (one per action)."""
+
+    name: ClassVar[str]
+    operations: ClassVar[tuple[Operation, ...]]
     credential_fields: ClassVar[tuple[str, ...]]
     url_variable: ClassVar[str]  # the setting that gives the base URL (https://host)
     default_url: ClassVar[str | None] = None
     host_variable: ClassVar[str | None] = None  # or the setting naming an instance among `hosts`
     hosts: ClassVar[Mapping[str, str]] = {}
-    max_body_bytes: ClassVar[int | None] = None  # a documented request size cap
-    requests_per_minute: ClassVar[int]  # the documented limit for this operation; 0: none
     default_concurrency: ClassVar[int] = 4  # calls in flight at once within one invocation
     # Invocations at once: the queue's ScalingConfig.MaximumConcurrency in template.yaml, which a
-    # test holds equal to this; each invocation paces itself to config.invocation_share().
+    # test holds equal to this; each invocation paces itself to its share of every rate limit.
     queue_concurrency: ClassVar[int] = 2
+
+    def operation_for(self, action: Action) -> Operation | None:
+        return next((op for op in self.operations if op.action is action), None)
+
+    @property
+    def serves(self) -> dict[Action, frozenset[IdentifierType]]:
+        return {op.action: op.serves for op in self.operations}
 
     def skip_reason(self, action: Action, identifier: Identifier) -> str | None:
         """Why this vendor does not serve (action, identifier), or None when it does."""
-        served = self.serves.get(action)
-        if served is None:
+        operation = self.operation_for(action)
+        if operation is None:
             return f"{self.name} does not serve action {action}"
-        if identifier.type not in served:
+        if identifier.type not in operation.serves:
             return f"{self.name} does not serve {identifier.type} for {action}"
         return None
-
-    def batch_group(self, identifier: Identifier) -> str:
-        """Identifiers in different groups never share a call."""
-        return ""
 
     def base_url(self, env: Mapping[str, str]) -> str:
         """The vendor's base URL: `url_variable` if set, else the documented host of the instance
@@ -60,13 +89,9 @@ class Connector(ABC):
             return url_or_named_host(env, self.url_variable, self.host_variable, self.hosts, name)
         return url_from_env(env, self.url_variable, self.default_url)
 
-    @abstractmethod
-    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
-        """The documented request for these targets (at most max_batch, one group)."""
-
-    @abstractmethod
-    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
-        """One verdict per target, in order."""
+    def options(self, env: Mapping[str, str]) -> Mapping[str, Any]:
+        """Settings particular to this vendor, read once per cold start; ConfigError if bad."""
+        return {}
 
 
 def token_pattern(value: str) -> re.Pattern[str]:

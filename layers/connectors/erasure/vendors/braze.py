@@ -1,7 +1,15 @@
-"""Braze: POST /users/external_ids/remove — removes deprecated external ids, 50 a call.
+"""Braze: remove deprecated external ids, or delete whole profiles; 50 ids a call for both.
 
-An id is removed iff it is in `removed_ids`. `removal_errors` refer to an index of the request
-array, in an undocumented shape (seen as strings and as arrays): read every plausible shape.
+- remove_identifier: POST /users/external_ids/remove, 1,000 requests/minute. An id is removed iff
+  it is in `removed_ids`; `removal_errors` refer to an index of the request array, in a shape the
+  docs leave open (seen as strings and as arrays): every plausible shape is read.
+- delete_profile: POST /users/delete, 20,000 requests/minute shared with /users/identify,
+  /users/alias/* and /users/merge, so the relay takes a quarter of it. One identifier type a call.
+  The answer {"deleted": n} counts deletions *queued*, not which: every id is `accepted`.
+  Emails and phones carry a `prioritization` (BRAZE_DELETE_PRIORITIZATION): which profile to
+  delete when several hold the address. Default "identified,most_recently_updated": the person's
+  own (identified) profile first, the latest one when several are; Braze deletes nothing when
+  the rule leaves several, and verification shows what is left.
 Rate headers (X-RateLimit-*) come on every answer, possibly lowercase; no Retry-After.
 """
 
@@ -9,11 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
+from erasure.config import ConfigError, VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
-from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text, mentions
+from erasure.request import Action, Identifier, IdentifierType
+from erasure.vendors.base import Connector, Operation, Target, error_text, mentions
 
 # Documented REST hosts by dashboard instance. EU lives on .braze.eu, not .braze.com.
 INSTANCE_HOSTS = {
@@ -28,24 +38,32 @@ INSTANCE_HOSTS = {
 }
 _INDEX = re.compile(r"index\D{0,3}(\d+)", re.IGNORECASE)
 _ABSENT = re.compile(r"not found|does not exist|doesn't exist|no user|unknown (external )?id", re.IGNORECASE)
+# Which /users/delete array each of our identifier types goes in.
+DELETE_FIELDS = {
+    IdentifierType.EXTERNAL_ID: "external_ids",
+    IdentifierType.BRAZE_ID: "braze_ids",
+    IdentifierType.USER_ALIAS: "user_aliases",
+    IdentifierType.EMAIL: "email_addresses",
+    IdentifierType.PHONE_NUMBER: "phone_numbers",
+}
+PRIORITIES = ("identified", "unidentified", "most_recently_updated")
+DEFAULT_PRIORITIZATION = "identified,most_recently_updated"
 
 
-class Braze(Connector):
-    name = "braze"
-    operation = "POST /users/external_ids/remove"
+def _headers(settings: VendorSettings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.credentials['api_key']}", "Content-Type": "application/json"}
+
+
+class RemoveExternalIds(Operation):
+    key, action, name = "remove", Action.REMOVE_IDENTIFIER, "POST /users/external_ids/remove"
+    serves = frozenset({IdentifierType.EXTERNAL_ID})
     max_batch = 50
-    serves = {Action.REMOVE_IDENTIFIER: frozenset({IdentifierType.EXTERNAL_ID})}
-    credential_fields = ("api_key",)
-    url_variable, host_variable, hosts = "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS
     requests_per_minute = 1000
-    default_concurrency = 4
 
-    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        body = {"external_ids": [t.identifier.value for t in targets]}
         return HttpRequest(
-            "POST",
-            f"{base}/users/external_ids/remove",
-            {"Authorization": f"Bearer {credentials['api_key']}", "Content-Type": "application/json"},
-            json_bytes({"external_ids": [t.identifier.value for t in targets]}),
+            "POST", f"{settings.base_url}/users/external_ids/remove", _headers(settings), json_bytes(body)
         )
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
@@ -68,6 +86,65 @@ class Braze(Connector):
                 # Not removed and no error names it: never claim a deletion we cannot prove.
                 verdicts.append(Verdict(Outcome.TRANSIENT, "removal not confirmed", answer.status))
         return verdicts
+
+
+class DeleteUsers(Operation):
+    key, action, name = "delete", Action.DELETE_PROFILE, "POST /users/delete"
+    serves = frozenset(DELETE_FIELDS)
+    max_batch = 50
+    requests_per_minute = 20_000
+    rate_share = 0.25  # shared with the customer's own identify, alias and merge calls
+
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        field = DELETE_FIELDS[targets[0].identifier.type]
+        entries = [_delete_entry(t.identifier, settings.options["prioritization"]) for t in targets]
+        return HttpRequest(
+            "POST", f"{settings.base_url}/users/delete", _headers(settings), json_bytes({field: entries})
+        )
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        body = answer.json()
+        if not 200 <= answer.status < 300:
+            return [verdict_for_status(answer.status, error_text(body), answer.headers)] * len(targets)
+        queued = body.get("deleted") if isinstance(body, dict) else None
+        if not isinstance(queued, int) or isinstance(queued, bool) or queued < 0:
+            return [Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)] * len(targets)
+        reason = (
+            f"queued for deletion: {queued} of the {len(targets)} in this call (Braze does not say which)"
+        )
+        return [Verdict(Outcome.ACCEPTED, reason, answer.status)] * len(targets)
+
+
+def _delete_entry(identifier: Identifier, prioritization: tuple[str, ...]) -> Any:
+    if identifier.type is IdentifierType.EMAIL:
+        return {"email": identifier.value, "prioritization": list(prioritization)}
+    if identifier.type is IdentifierType.PHONE_NUMBER:
+        return {"phone": identifier.value, "prioritization": list(prioritization)}
+    if identifier.type is IdentifierType.USER_ALIAS:
+        return {"alias_name": identifier.value, "alias_label": identifier.name}
+    return identifier.value
+
+
+class Braze(Connector):
+    name = "braze"
+    operations = (RemoveExternalIds(), DeleteUsers())
+    credential_fields = ("api_key",)
+    url_variable, host_variable, hosts = "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS
+    default_concurrency = 4
+
+    def options(self, env: Mapping[str, str]) -> Mapping[str, Any]:
+        raw = env.get("BRAZE_DELETE_PRIORITIZATION", "").strip() or DEFAULT_PRIORITIZATION
+        order = tuple(p.strip() for p in raw.split(","))
+        if (
+            not set(order) <= set(PRIORITIES)
+            or len(set(order)) != len(order)
+            or {"identified", "unidentified"} <= set(order)
+        ):
+            raise ConfigError(
+                "BRAZE_DELETE_PRIORITIZATION must list, by comma, some of identified, unidentified, "
+                "most_recently_updated, each once, never both identified and unidentified"
+            )
+        return {"prioritization": order}
 
 
 def _errors_by_index(removal_errors: list, ids: list[str]) -> dict[int, str]:

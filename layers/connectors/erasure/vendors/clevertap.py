@@ -1,18 +1,18 @@
-"""CleverTap: POST /1/delete/profiles.json — deletes whole profiles, 100 a call.
+"""CleverTap: delete_profile is POST /1/delete/profiles.json, 100 profiles a call.
 
 `identity` or `guid`, never both in one call (400). The limit is on concurrent requests, not a
 window: over it, 429 "Too many concurrent requests", no rate headers. Envelope: status
-success / partial / fail, with `error` and `code` on failure.
+success / partial / fail, with `error` and `code` on failure. "success" is `accepted`, not
+`deleted`: CleverTap deletes the profiles later, in a batch within 48 hours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, verdict_for_status
-from erasure.request import Action, Identifier, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text
+from erasure.request import Action, IdentifierType
+from erasure.vendors.base import Connector, Operation, Target, error_text
 
 REGION_HOSTS = {
     "in1": "in1.api.clevertap.com",
@@ -26,28 +26,20 @@ REGION_HOSTS = {
 _FIELD = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "guid"}
 
 
-class CleverTap(Connector):
-    name = "clevertap"
-    operation = "POST /1/delete/profiles.json"
+class DeleteProfiles(Operation):
+    key, action, name = "delete", Action.DELETE_PROFILE, "POST /1/delete/profiles.json"
+    serves = frozenset(_FIELD)
     max_batch = 100
-    serves = {Action.DELETE_PROFILE: frozenset(_FIELD)}
-    credential_fields = ("account_id", "passcode")
-    url_variable, host_variable, hosts = "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS
-    # The limit is on concurrent requests (3 per account), not per minute.
-    requests_per_minute = 0
-    default_concurrency = 1  # x the queue's MaximumConcurrency of 2 stays under 3 in flight
+    # No per-minute limit: a limit on concurrent requests (3 per account), see default_concurrency.
 
-    def batch_group(self, identifier: Identifier) -> str:
-        return _FIELD[identifier.type]
-
-    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
         field = _FIELD[targets[0].identifier.type]
         return HttpRequest(
             "POST",
-            f"{base}/1/delete/profiles.json",
+            f"{settings.base_url}/1/delete/profiles.json",
             {
-                "X-CleverTap-Account-Id": credentials["account_id"],
-                "X-CleverTap-Passcode": credentials["passcode"],
+                "X-CleverTap-Account-Id": settings.credentials["account_id"],
+                "X-CleverTap-Passcode": settings.credentials["passcode"],
                 "Content-Type": "application/json; charset=utf-8",
             },
             json_bytes({field: [t.identifier.value for t in targets]}),
@@ -59,7 +51,9 @@ class CleverTap(Connector):
         if not 200 <= answer.status < 300:
             verdict = verdict_for_status(answer.status, error_text(body), answer.headers)
         elif status == "success":
-            verdict = Verdict(Outcome.DELETED, "", answer.status)
+            verdict = Verdict(
+                Outcome.ACCEPTED, "CleverTap deletes profiles in a batch within 48 hours", answer.status
+            )
         elif status == "fail":
             code = body.get("code")
             if isinstance(code, int) and 400 <= code < 600:
@@ -77,3 +71,11 @@ class CleverTap(Connector):
         else:
             verdict = Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)
         return [verdict] * len(targets)
+
+
+class CleverTap(Connector):
+    name = "clevertap"
+    operations = (DeleteProfiles(),)
+    credential_fields = ("account_id", "passcode")
+    url_variable, host_variable, hosts = "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS
+    default_concurrency = 1  # x the queue's MaximumConcurrency of 2 stays under 3 in flight

@@ -6,13 +6,13 @@ is the time the deletion was requested, the same on every retry, so a retry repe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from urllib.parse import quote
 
+from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text
+from erasure.vendors.base import Connector, Operation, Target, error_text
 
 SUCCESS = "20000"
 CODE_OUTCOMES = {
@@ -27,22 +27,19 @@ CODE_OUTCOMES = {
 }
 
 
-class Dfinery(Connector):
-    name = "dfinery"
-    operation = "POST /api/v1/identities/delete"
+class DeleteIdentity(Operation):
+    key, action, name = "delete", Action.DELETE_PROFILE, "POST /api/v1/identities/delete"
+    serves = frozenset({IdentifierType.EXTERNAL_ID})
     max_batch = 1
-    serves = {Action.DELETE_PROFILE: frozenset({IdentifierType.EXTERNAL_ID})}
-    credential_fields = ("service_id", "access_token")
-    url_variable, default_url = "DFINERY_API_URL", "https://openapi.dfinery.ai"
-    requests_per_minute = 10000
-    default_concurrency = 8
+    requests_per_minute = 10_000
 
-    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
         (target,) = targets
+        service = quote(settings.credentials["service_id"], safe="")
         return HttpRequest(
             "POST",
-            f"{base}/api/v1/identities/delete?service_id={quote(credentials['service_id'], safe='')}",
-            {"access_token": credentials["access_token"], "Content-Type": "application/json"},
+            f"{settings.base_url}/api/v1/identities/delete?service_id={service}",
+            {"access_token": settings.credentials["access_token"], "Content-Type": "application/json"},
             json_bytes(
                 {
                     "identity": {"external_id": target.identifier.value},
@@ -72,3 +69,11 @@ class Dfinery(Connector):
         else:  # a gateway's own error body: its HTTP status says more than its code
             verdict = verdict_for_status(answer.status, f"{code} {reason}".strip(), answer.headers)
         return [verdict]
+
+
+class Dfinery(Connector):
+    name = "dfinery"
+    operations = (DeleteIdentity(),)
+    credential_fields = ("service_id", "access_token")
+    url_variable, default_url = "DFINERY_API_URL", "https://openapi.dfinery.ai"
+    default_concurrency = 8

@@ -1,68 +1,99 @@
-"""Insider: DELETE /api/user/v1/identity — deletes the value of one identifier, keeps the user.
+"""Insider: one person a call, at unification.useinsider.com; 5 MB at most a request.
 
-One user per call; we send one identifier per call so every answer is about exactly one
-identifier. X-PARTNER-NAME must be lowercase. Deleting a user's sole identifier is a 400;
-throttling is a 429 with Retry-After, or on some hosts a 403 "Request limit exceeded".
+- remove_identifier: DELETE /api/user/v1/identity deletes the value of one identifier and keeps
+  the user; we send one identifier a call, so every answer is about exactly one. Deleting a
+  user's sole identifier is a 400. 1,000 requests/minute (another page says 25,000: a setting).
+- delete_profile: POST /api/user/v1/delete erases the person; one call carries every identifier
+  we know them by, and must include the account's unifier identifier (without it Insider refuses:
+  `refused`, with its reason). 200 {} says nothing of when: `accepted`. 10,000 requests/minute.
+X-PARTNER-NAME must be lowercase. Throttling is a 429 with Retry-After, or on some hosts a 403
+"Request limit exceeded"; 404 "no such user" means the identifiers name no one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Target, error_text
+from erasure.vendors.base import Connector, Operation, Target, error_text
+
+SERVED = frozenset(
+    {IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER, IdentifierType.UUID, IdentifierType.CUSTOM}
+)
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def _request(method: str, path: str, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+    identifiers: dict = {}
+    for identifier in (t.identifier for t in targets):
+        if identifier.type is IdentifierType.CUSTOM:
+            identifiers.setdefault("custom", {})[identifier.name] = identifier.value
+        else:
+            identifiers[str(identifier.type)] = identifier.value
+    headers = {
+        "X-PARTNER-NAME": settings.credentials["partner_name"].lower(),
+        "X-REQUEST-TOKEN": settings.credentials["request_token"],
+        "Content-Type": "application/json",
+    }
+    return HttpRequest(
+        method, f"{settings.base_url}{path}", headers, json_bytes({"identifiers": identifiers})
+    )
+
+
+def _read(answer: HttpAnswer, success: Verdict) -> Verdict:
+    """Both operations' answers: `success` for the documented {} or empty body, and nothing else."""
+    body = answer.json()
+    text = error_text(body)
+    lowered = text.lower()
+    if 200 <= answer.status < 300 and (body == {} or not answer.body.strip()):
+        # An HTML page or an error envelope inside a 2xx is not proof (read as transient below).
+        return success
+    if answer.status == 404 and "no such user" in lowered:
+        return Verdict(Outcome.ALREADY_ABSENT, text, answer.status)
+    if answer.status == 400 and "partner is invalid" in lowered:
+        return Verdict(Outcome.UNAUTHORIZED, text, answer.status)
+    if answer.status == 403 and "limit" in lowered:
+        return Verdict(Outcome.THROTTLED, text, answer.status, retry_after_seconds(answer.headers))
+    # Other 400s (the sole identifier, no unifier) are refusals; any other 2xx proves nothing.
+    return verdict_for_status(answer.status, text, answer.headers)
+
+
+class DeleteIdentity(Operation):
+    key, action, name = "identity", Action.REMOVE_IDENTIFIER, "DELETE /api/user/v1/identity"
+    serves = SERVED
+    max_batch = 1
+    requests_per_minute = 1000
+    max_body_bytes = MAX_BODY_BYTES
+
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        return _request("DELETE", "/api/user/v1/identity", targets, settings)
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        return [_read(answer, Verdict(Outcome.DELETED, "", answer.status))] * len(targets)
+
+
+class DeleteUser(Operation):
+    key, action, name = "delete", Action.DELETE_PROFILE, "POST /api/user/v1/delete"
+    serves = SERVED
+    max_batch = 64  # more than any one person's identifiers: the call is the whole person
+    per_person = True
+    requests_per_minute = 10_000
+    max_body_bytes = MAX_BODY_BYTES
+
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        return _request("POST", "/api/user/v1/delete", targets, settings)
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        accepted = Verdict(
+            Outcome.ACCEPTED, "Insider took the erasure; its answer {} says no more", answer.status
+        )
+        return [_read(answer, accepted)] * len(targets)
 
 
 class Insider(Connector):
     name = "insider"
-    operation = "DELETE /api/user/v1/identity"
-    max_batch = 1
-    serves = {
-        Action.REMOVE_IDENTIFIER: frozenset(
-            {IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER, IdentifierType.UUID, IdentifierType.CUSTOM}
-        )
-    }
+    operations = (DeleteIdentity(), DeleteUser())
     credential_fields = ("partner_name", "request_token")
     url_variable, default_url = "INSIDER_API_URL", "https://unification.useinsider.com"
-    max_body_bytes = 5 * 1024 * 1024
-    requests_per_minute = 1000
     default_concurrency = 8
-
-    def build(self, targets: list[Target], base: str, credentials: Mapping[str, str]) -> HttpRequest:
-        (identifier,) = (t.identifier for t in targets)
-        if identifier.type is IdentifierType.CUSTOM:
-            identifiers = {"custom": {identifier.name: identifier.value}}
-        else:
-            identifiers = {str(identifier.type): identifier.value}
-        return HttpRequest(
-            "DELETE",
-            f"{base}/api/user/v1/identity",
-            {
-                "X-PARTNER-NAME": credentials["partner_name"].lower(),
-                "X-REQUEST-TOKEN": credentials["request_token"],
-                "Content-Type": "application/json",
-            },
-            json_bytes({"identifiers": identifiers}),
-        )
-
-    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
-        body = answer.json()
-        text = error_text(body)
-        lowered = text.lower()
-        if 200 <= answer.status < 300 and (body == {} or not answer.body.strip()):
-            # The documented success, and nothing else: {} or an empty body. An HTML page or an
-            # error envelope inside a 2xx is not proof (verdict_for_status reads it as transient).
-            verdict = Verdict(Outcome.DELETED, "", answer.status)
-        elif answer.status == 404 and "no such user" in lowered:
-            verdict = Verdict(Outcome.ALREADY_ABSENT, text, answer.status)
-        elif answer.status == 400 and "partner is invalid" in lowered:
-            verdict = Verdict(Outcome.UNAUTHORIZED, text, answer.status)
-        elif answer.status == 403 and "limit" in lowered:
-            retry_after = retry_after_seconds(answer.headers)
-            verdict = Verdict(Outcome.THROTTLED, text, answer.status, retry_after)
-        else:
-            # The sole-identifier 400 is a refusal; any other 2xx is not proof of anything.
-            verdict = verdict_for_status(answer.status, text, answer.headers)
-        return [verdict] * len(targets)

@@ -1,0 +1,30 @@
+"""template.yaml and the registered connectors say the same things about each vendor."""
+
+import pytest
+
+from erasure.vendors import CONNECTORS
+from tests.helpers import ROOT
+from tools.sam_local import load_template
+
+RESOURCES = load_template(ROOT / "template.yaml")["Resources"]
+
+
+def resource(vendor: str, kind: str) -> dict:
+    """<Class><Kind> in the template, e.g. CleverTapFunction for the clevertap connector."""
+    return RESOURCES[f"{type(CONNECTORS[vendor]).__name__}{kind}"]["Properties"]
+
+
+@pytest.mark.parametrize("vendor", list(CONNECTORS))
+def test_each_vendor_has_its_function_queue_dead_letters_secret_and_alarm(vendor):
+    function = resource(vendor, "Function")
+    assert function["CodeUri"] == f"functions/{vendor}/"
+    queue_event = function["Events"]["Queue"]["Properties"]
+    # The queue runs as many invocations at once as the connector paces its share for.
+    assert queue_event["ScalingConfig"]["MaximumConcurrency"] == CONNECTORS[vendor].queue_concurrency
+    assert function["Environment"]["Variables"][f"{vendor.upper()}_SECRET_ID"]
+    assert function["Events"]["Api"]["Properties"]["Path"] == f"/v1/vendors/{vendor}/deletions"
+    assert resource(vendor, "Queue")["RedrivePolicy"]["maxReceiveCount"] == 20
+    assert resource(vendor, "DeadLetterAlarm")["Threshold"] == 0
+    assert "SecretString" in resource(vendor, "Credentials")
+    intake = RESOURCES["IntakeFunction"]["Properties"]["Environment"]["Variables"]
+    assert f"{vendor.upper()}_QUEUE_URL" in intake
