@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from erasure.aws_clients import ledger_table, sqs_batch_sender
 from erasure.config import ledger_table_name, ledger_ttl_days, load_hash_key, queue_urls
 from erasure.handlers import http_answers
-from erasure.handlers.sqs import delivery_id, dispatch, read_request
+from erasure.handlers.sqs import delivery_id, entry_point, read_request
 from erasure.intake import Intake, Routing
 from erasure.ledger import ConflictingRequest, Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
@@ -96,12 +96,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
     def handle_sqs(event: dict, context: Any) -> dict:
         return process_partial_response(event, record_handler, processor, context)
 
-    @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
-    def handler(event: Any, context: Any) -> dict:
-        return dispatch(event, context, handle_sqs, app)
-
-    return handler
+    return entry_point(handle_sqs, app)
 
 
 def _stated_request_id(record: SQSRecord) -> str | None:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import QueueVisibility
 from erasure.handlers.http_answers import not_an_api_event
-from erasure.observability import logger
+from erasure.observability import logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome
 from erasure.request import DeletionRequest, is_request_id, json_document, parse, utc_timestamp
 
@@ -28,16 +28,23 @@ MAX_BACKOFF_SECONDS = 15 * 60
 MIN_THROTTLE_WAIT_SECONDS = 5
 
 
-def dispatch(
-    event: Any, context: Any, on_records: Callable[[dict, Any], dict], app: APIGatewayRestResolver
-) -> dict:
-    """SQS batches to `on_records`, API Gateway events to `app`, anything else a 400 answer."""
-    if isinstance(event, dict) and isinstance(event.get("Records"), list) and event["Records"]:
-        return on_records(event, context)
-    if isinstance(event, dict) and isinstance(event.get("httpMethod"), str):
-        return app.resolve(event, context)
-    logger.warning("invocation is neither an SQS nor an API Gateway event")
-    return not_an_api_event()
+def entry_point(
+    on_records: Callable[[dict, Any], dict], app: APIGatewayRestResolver
+) -> Callable[[Any, Any], dict]:
+    """The Lambda handler of a function fed by a queue and an API route: SQS batches go to
+    `on_records`, API Gateway events to `app`, anything else gets a 400 answer."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def handler(event: Any, context: Any) -> dict:
+        if isinstance(event, dict) and isinstance(event.get("Records"), list) and event["Records"]:
+            return on_records(event, context)
+        if isinstance(event, dict) and isinstance(event.get("httpMethod"), str):
+            return app.resolve(event, context)
+        logger.warning("invocation is neither an SQS nor an API Gateway event")
+        return not_an_api_event()
+
+    return handler
 
 
 def read_request(record: SQSRecord, known_vendors: frozenset[str] | None = None) -> DeletionRequest:

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from erasure.aws_clients import ledger_table
 from erasure.config import ledger_table_name, ledger_ttl_days, load_hash_key, load_vendor_settings
 from erasure.handlers import http_answers
-from erasure.handlers.sqs import RetryScheduler, dispatch, read_request, receive_count
+from erasure.handlers.sqs import RetryScheduler, entry_point, read_request, receive_count
 from erasure.ledger import Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import IdentifierResult, outcome_view
@@ -115,9 +115,4 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
 
         return process_partial_response(event, record_handler, processor, context)
 
-    @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
-    def handler(event: Any, context: Any) -> dict:
-        return dispatch(event, context, handle_sqs, app)
-
-    return handler
+    return entry_point(handle_sqs, app)
