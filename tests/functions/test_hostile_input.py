@@ -67,6 +67,14 @@ def valid_identities(draw) -> dict:
     return {kind: kinds[kind] for kind in chosen}
 
 
+@st.composite
+def plain_identifier_values(draw) -> str:
+    """Printable text around a marker: passes the text checks, so it reaches the format checks
+    (an email that is not one, a phone that is not E.164) and their reasons."""
+    printable = st.text(st.characters(categories=["L", "N", "P", "S"]), max_size=12)
+    return f"{draw(printable)}{marked()}{draw(printable)}"
+
+
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text
 json_values = st.recursive(
     json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4)
@@ -75,7 +83,10 @@ identifier_types = st.sampled_from(["external_id", "email", "phone_number", "uui
 identities = (
     st.dictionaries(
         identifier_types,
-        identifier_values() | st.dictionaries(any_text, identifier_values(), max_size=3) | json_values,
+        identifier_values()
+        | plain_identifier_values()
+        | st.dictionaries(any_text, identifier_values(), max_size=3)
+        | json_values,
         max_size=5,
     )
     | json_values
@@ -103,13 +114,28 @@ requests = (
 @st.composite
 def bodies(draw) -> tuple[str, bool]:
     """(body text, isBase64Encoded): JSON of a request or a bulk, deep nesting, raw text, base64."""
-    kinds = ["valid", "valid", "valid", "json", "deep", "raw", "base64", "bad-base64", "base64-not-utf8"]
+    kinds = [
+        "valid",
+        "valid",
+        "valid",
+        "ill-formed",
+        "json",
+        "deep",
+        "raw",
+        "base64",
+        "bad-base64",
+        "base64-not-utf8",
+    ]
     kind = draw(st.sampled_from(kinds))
     if kind == "valid":  # accepted requests reach the vendors, the ledger and the redaction
         document = draw(
             valid_requests | st.fixed_dictionaries({"requests": st.lists(valid_requests, max_size=3)})
         )
         return json.dumps(document), False
+    if kind == "ill-formed":  # identifiers of the right type and the wrong form: format reasons
+        kinds_of = st.sampled_from(["email", "phone_number", "external_id", "user_alias"])
+        identity = draw(st.dictionaries(kinds_of, plain_identifier_values(), min_size=1, max_size=3))
+        return json.dumps({"identity": identity}), False
     document = draw(st.one_of(requests, st.fixed_dictionaries({"requests": st.lists(requests, max_size=4)})))
     text = json.dumps(document)  # ensure_ascii: lone surrogates travel as \ud800 escapes
     depth = draw(st.integers(1, 50_000))
