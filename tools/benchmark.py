@@ -48,9 +48,7 @@ def relay_throughput() -> None:
             for operation in connector.operations:
                 sandbox.reset()
                 sandbox.configure(vendor, latency=0.05)
-                credentials = {
-                    field: sandbox.config()[vendor][field] for field in connector.credential_fields
-                }
+                credentials = sandbox.credentials(vendor, connector.credential_fields)
                 rates = {op.key: invocation_rate(connector, op, {}) for op in connector.operations}
                 settings = VendorSettings(
                     sandbox.url,

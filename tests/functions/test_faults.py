@@ -43,8 +43,7 @@ FINAL_FOR_RECEIPT = {"deleted", "accepted", "already_absent"}
 
 def sandbox_credentials(sandbox: VendorSandbox) -> dict[str, dict[str, str]]:
     """The credentials the sandbox expects, in the fields each connector's secret has."""
-    config = sandbox.config()
-    return {v: {field: config[v][field] for field in c.credential_fields} for v, c in CONNECTORS.items()}
+    return {vendor: sandbox.credentials(vendor, c.credential_fields) for vendor, c in CONNECTORS.items()}
 
 
 class Population:

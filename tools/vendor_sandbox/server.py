@@ -225,6 +225,12 @@ class VendorSandbox:
         with self._lock:
             return {name: vendor.state() for name, vendor in self._vendors.items()}
 
+    def credentials(self, vendor: str, fields: tuple[str, ...]) -> dict[str, str]:
+        """The credentials the vendor expects, under a secret's field names (which are its
+        settings' names: api_key, account_id, passcode, ...)."""
+        settings = self.config()[vendor]
+        return {field: settings[field] for field in fields}
+
     def held(self, vendor: str) -> set[str]:
         """Every identifier value the vendor still holds."""
         with self._lock:
