@@ -43,15 +43,15 @@ clean:
 
 # The main job, locally: sandbox vendors, moto, the template's API and queues; one deletion.
 demo: $(VENV)/.installed
-	PYTHONPATH=layers/connectors $(PY) -m tools.demo
+	$(PY) -m tools.demo
 
 # The same, then the stack keeps running on 127.0.0.1:3000 for curl until Ctrl-C.
 demo-stack: $(VENV)/.installed
-	PYTHONPATH=layers/connectors $(PY) -m tools.demo --serve
+	$(PY) -m tools.demo --serve
 
 # Figures (throughput, bulk intake time) printed, never asserted.
 bench: $(VENV)/.installed
-	PYTHONPATH=layers/connectors $(PY) -m tools.benchmark
+	$(PY) -m tools.benchmark
 
 # The fault suite with 500 people and the hostile-input suite with 1,000 examples a handler:
 # prints the figures (false receipts, lost identifiers, re-sends, escaped exceptions).
