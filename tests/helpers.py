@@ -4,6 +4,7 @@ mappings, its ledger). Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import sys
@@ -14,7 +15,10 @@ from werkzeug import Response
 
 from erasure.request import parse
 from erasure.vendors import CONNECTORS
-from tools.sam_local import load_template, sqs_record
+from tools.sam_local import Stack, load_template, sqs_record
+from tools.sam_local.api_gateway import api_routes
+from tools.sam_local.events import sample_event
+from tools.sam_local.functions import function_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 HASH_KEY = "test-hash-key-0123456789abcdef0123456789abcdef"
@@ -44,8 +48,22 @@ def load_function(name: str):
     return module
 
 
-def event(name: str) -> dict:
-    return json.loads((ROOT / "events" / name).read_text())
+SAMPLE_BODY = json.loads((ROOT / "events" / "jane.json").read_text())
+
+
+@functools.cache
+def _local_stack() -> tuple[Stack, dict, list]:
+    stack = Stack(ROOT / "template.yaml", {}, "erasure-relay", "us-east-1")
+    specs = function_specs(stack)
+    by_folder = {Path(stack.resources[id]["Properties"]["CodeUri"]).name: spec for id, spec in specs.items()}
+    return stack, by_folder, api_routes(stack, specs)
+
+
+def event(function: str, trigger: str, body=SAMPLE_BODY) -> dict:
+    """The `trigger` (sqs or api) event of functions/<function>/, as the local stack sends it
+    (`python -m tools.sam_local generate-event`); by default it carries events/jane.json."""
+    stack, specs, routes = _local_stack()
+    return sample_event(stack, specs[function], routes, trigger, body)
 
 
 def answer_success(req):
@@ -158,14 +176,14 @@ class DeployedRelay:
         self.received = {}  # queue -> the messages of its last delivery
 
     def post(self, body, headers=None):
-        api = event("intake-api.json")
+        api = event("intake", "api")
         api["body"] = body if isinstance(body, str) else json.dumps(body)
         api["headers"] = {**api["headers"], **(headers or {})}
         answer = self.intake(api, FakeContext())
         return answer["statusCode"], json.loads(answer["body"])
 
     def get(self, request_id):
-        api = event("status-api.json")
+        api = event("status", "api")
         api["path"] = f"/v1/deletions/{request_id}"
         api["pathParameters"] = {"request_id": request_id}
         answer = self.status(api, FakeContext())

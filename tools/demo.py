@@ -27,7 +27,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from erasure.vendors import CONNECTORS
+from erasure.config import SANDBOX_URL_VARIABLE
+from tools.local_secrets import sandbox_secrets
 from tools.sam_local import LocalRuntime
 from tools.vendor_sandbox import DEFAULT_PEOPLE, VendorSandbox, seed_of
 
@@ -151,8 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with open(args.logs, "w") as logs, VendorSandbox(port=sandbox_port) as sandbox:
         sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE]))
-        env_vars = {"Parameters": {c.url_variable: sandbox.url for c in CONNECTORS.values()}}
-        with LocalRuntime(ROOT / "template.yaml", env_vars=env_vars, logs=logs) as runtime:
+        env_vars = {"Parameters": {SANDBOX_URL_VARIABLE: sandbox.url}}
+        template = ROOT / "template.yaml"
+        with LocalRuntime(template, env_vars=env_vars, secrets=sandbox_secrets, logs=logs) as runtime:
             api = runtime.serve_api(api_port)
             runtime.start_event_sources()
             print(f"vendor sandbox {sandbox.url} · local AWS (moto) {runtime.endpoint_url} · API {api}")

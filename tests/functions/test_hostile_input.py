@@ -202,8 +202,8 @@ def hostile_relay(relay, httpserver, everything_logged):
     return relay
 
 
-def api_event(template: str, body: str, encoded: bool, extra_headers: dict) -> dict:
-    api = event(template)
+def api_event(function: str, body: str, encoded: bool, extra_headers: dict) -> dict:
+    api = event(function, "api")
     api.update(body=body, isBase64Encoded=encoded)
     api["headers"] = {**api["headers"], **extra_headers}
     return api
@@ -212,23 +212,21 @@ def api_event(template: str, body: str, encoded: bool, extra_headers: dict) -> d
 @SETTINGS
 @given(body=bodies(), extra_headers=headers)
 def test_intake_api(hostile_relay, body, extra_headers):
-    answer = hostile_relay.intake(api_event("intake-api.json", *body, extra_headers), FakeContext())
+    answer = hostile_relay.intake(api_event("intake", *body, extra_headers), FakeContext())
     check(answer, hostile_relay.logged)
 
 
 @SETTINGS
 @given(vendor=st.sampled_from(VENDORS), body=bodies(), extra_headers=headers)
 def test_vendor_api(hostile_relay, vendor, body, extra_headers):
-    answer = hostile_relay.vendors[vendor](
-        api_event(f"{vendor}-api.json", *body, extra_headers), FakeContext()
-    )
+    answer = hostile_relay.vendors[vendor](api_event(vendor, *body, extra_headers), FakeContext())
     check(answer, hostile_relay.logged)
 
 
 @SETTINGS
 @given(request_id=any_text)  # a request id is not personal data: it is logged by design
 def test_status_api(hostile_relay, request_id):
-    api = event("status-api.json")
+    api = event("status", "api")
     api["path"] = f"/v1/deletions/{request_id}"
     api["pathParameters"] = {"request_id": request_id}
     check(hostile_relay.status(api, FakeContext()), hostile_relay.logged)

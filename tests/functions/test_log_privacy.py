@@ -5,11 +5,19 @@ import json
 
 import pytest
 
-from tests.helpers import CREDENTIALS, HASH_KEY, VENDORS, FakeContext, answer_success, event, hostile_vendor
+from tests.helpers import (
+    CREDENTIALS,
+    HASH_KEY,
+    SAMPLE_BODY,
+    VENDORS,
+    FakeContext,
+    answer_success,
+    event,
+    hostile_vendor,
+)
 
 IDENTIFIERS = [
-    "legacy-crm-000123",
-    "legacy-crm-000456",
+    *SAMPLE_BODY["identity"].values(),  # what the sample events carry
     "client-19827239",
     "df2e224d90874887b4d61153ef3a2508",
     "client-55501",
@@ -32,9 +40,9 @@ def test_no_identifier_or_credential_reaches_the_logs(
 ):
     httpserver.expect_request("").respond_with_handler(answers)
     handler = vendor_function(vendor).lambda_handler
-    handler(event(f"{vendor}-sqs.json"), FakeContext())
-    handler(event(f"{vendor}-api.json"), FakeContext())
-    bad = event(f"{vendor}-api.json")
+    handler(event(vendor, "sqs"), FakeContext())
+    handler(event(vendor, "api"), FakeContext())
+    bad = event(vendor, "api")
     bad["body"] = json.dumps({"identity": {"email": "victim@example.org", "phone_number": "primary-777"}})
     handler(bad, FakeContext())
     logged = everything_logged()

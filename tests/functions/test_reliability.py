@@ -48,7 +48,7 @@ def test_an_identifier_final_at_the_vendor_is_not_sent_again_when_its_record_is_
 
 def test_the_vendor_route_answers_a_final_identifier_from_the_ledger_without_sending_it(relay, httpserver):
     body = {"request_id": "r-2", "action": "remove_identifier", "identity": {"email": "b@example.com"}}
-    api = event("insider-api.json")
+    api = event("insider", "api")
     api["body"] = json.dumps(body)
     first = relay.vendors["insider"](api, FakeContext())
     second = relay.vendors["insider"](api, FakeContext())
@@ -75,8 +75,8 @@ def test_absent_after_an_unanswered_attempt_says_that_attempt_may_have_removed_i
     assert "an earlier attempt (transient: upstream timeout) may have deleted it" in uuid["reason"]
 
 
-def api_with(body_text, base64_encoded=False, template="intake-api.json"):
-    api = event(template)
+def api_with(body_text, base64_encoded=False, function="intake"):
+    api = event(function, "api")
     api["body"] = body_text
     api["isBase64Encoded"] = base64_encoded
     return api
@@ -94,9 +94,8 @@ HOSTILE_BODIES = [
 @pytest.mark.parametrize(("body", "encoded", "field"), HOSTILE_BODIES)
 @pytest.mark.parametrize("function", ["intake", "insider", "braze"])
 def test_hostile_api_bodies_are_a_400_naming_the_field(relay, function, body, encoded, field):
-    template = "intake-api.json" if function == "intake" else f"{function}-api.json"
     handler = relay.intake if function == "intake" else relay.vendors[function]
-    answer = handler(api_with(body, encoded, template), FakeContext())
+    answer = handler(api_with(body, encoded, function), FakeContext())
     assert answer["statusCode"] == 400
     assert field in [e["field"] for e in json.loads(answer["body"])["errors"]]
 

@@ -12,8 +12,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from tools import sam_local
+from tools.local_secrets import local_secrets
+from tools.sam_local.events import TRIGGERS
 from tools.sam_local.runtime import DEFAULT_REGION, DEFAULT_STACK_NAME, LocalRuntime
 from tools.sam_local.template import LOG, TemplateError
 
@@ -32,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-t", "--template", default="template.yaml")
     common.add_argument("-n", "--env-vars", help="SAM env-vars JSON file")
-    common.add_argument("--secrets", help="JSON {SecretLogicalId: value} (default tools/secrets.*)")
+    common.add_argument(
+        "--secrets",
+        help="JSON {SecretLogicalId: value} (default: tools/secrets.local.json, else the vendor sandbox's)",
+    )
     common.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
     common.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
     common.add_argument("--region", default=DEFAULT_REGION)
@@ -50,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke", parents=[common], help="invoke one function once")
     invoke.add_argument("function", metavar="FunctionLogicalId")
     invoke.add_argument("-e", "--event", help="event JSON file, or - for stdin (default {})")
+    generate = commands.add_parser(
+        "generate-event", parents=[common], help="print a function's SQS or API event, as this stack sends it"
+    )
+    generate.add_argument("function", metavar="FunctionLogicalId")
+    generate.add_argument("trigger", choices=TRIGGERS)
+    generate.add_argument(
+        "-b", "--body", help="JSON file of the body (for sqs, a list is one record per item); default {}"
+    )
     start = commands.add_parser("start", parents=[common], help="serve the API and SQS mappings")
     start.add_argument("-p", "--port", type=int, default=3000)
     start.add_argument("--aws-port", type=int, default=0, help="port of the moto server")
@@ -61,30 +75,49 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         return _run(args)
-    except TemplateError as error:
+    except (TemplateError, OperatorError) as error:
         LOG.error("%s", error)
         return 2
+    except KeyboardInterrupt:
+        LOG.info("stopped")
+        return 130
+
+
+class OperatorError(Exception):
+    """A mistake in the command line or the files it names: one line, no traceback."""
+
+
+def _json_file(path: str, what: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as error:
+        raise OperatorError(f"cannot read the {what} {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise OperatorError(f"the {what} {path} is not JSON: {error}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not Path(args.template).is_file():
+        raise OperatorError(f"no template at {args.template} (run from the repository root, or give -t)")
     runtime = LocalRuntime(
         args.template,
-        env_vars=args.env_vars,
-        secrets=args.secrets,
+        env_vars=_json_file(args.env_vars, "env-vars file") if args.env_vars else None,
+        secrets=_json_file(args.secrets, "secrets file") if args.secrets else local_secrets,
         endpoint_url=args.endpoint_url,
         parameter_overrides=_parameter_overrides(args.parameter_overrides),
         stack_name=args.stack_name,
         region=args.region,
         aws_port=getattr(args, "aws_port", 0),
     )
+    if args.command == "generate-event":
+        body = _json_file(args.body, "body file") if args.body else {}
+        print(json.dumps(runtime.sample_event(args.function, args.trigger, body), indent=2))
+        return 0
     if args.command == "invoke":
-        event_text = "{}"
-        if args.event == "-":
-            event_text = sys.stdin.read()
-        elif args.event:
-            event_text = Path(args.event).read_text(encoding="utf-8")
+        event = _json_file(args.event, "event file") if args.event else {}
         with runtime:
-            result = runtime.invoke(args.function, json.loads(event_text))
+            result = runtime.invoke(args.function, event)
         print(json.dumps(result.payload))
         return 0 if result.ok else 1
     with runtime:

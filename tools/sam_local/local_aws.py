@@ -72,9 +72,18 @@ def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any])
         LOG.info("created %s %s", logical_id, attributes["Ref"])
 
 
-def _create_queue(sqs: Any, region: str, name_base: str, properties: Mapping[str, Any]) -> dict:
+def queue_name(name_base: str, properties: Mapping[str, Any]) -> str:
+    """A queue's name: its QueueName, else the stack's name and its logical id (.fifo for FIFO)."""
     fifo = str(properties.get("FifoQueue", "")).lower() == "true"
-    name = properties.get("QueueName") or (f"{name_base}.fifo" if fifo else name_base)
+    return properties.get("QueueName") or (f"{name_base}.fifo" if fifo else name_base)
+
+
+def queue_arn(region: str, name: str) -> str:
+    return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
+
+
+def _create_queue(sqs: Any, region: str, name_base: str, properties: Mapping[str, Any]) -> dict:
+    name = queue_name(name_base, properties)
     attributes = {
         key: _queue_attribute(value) for key, value in properties.items() if key not in ("QueueName", "Tags")
     }
@@ -84,8 +93,7 @@ def _create_queue(sqs: Any, region: str, name_base: str, properties: Mapping[str
         if _error_code(error) != "QueueAlreadyExists":
             raise
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    arn = f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
-    return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+    return {"Ref": url, "Arn": queue_arn(region, name), "QueueName": name, "QueueUrl": url}
 
 
 def _queue_attribute(value: Any) -> str:

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from tools.sam_local.api_gateway import ApiGateway, api_routes
+from tools.sam_local.events import sample_event
 from tools.sam_local.functions import FunctionSpec, FunctionWorker, InvokeResult, function_specs
 from tools.sam_local.local_aws import FAKE_CREDENTIALS, _aws_client, provision, start_moto_server
 from tools.sam_local.sqs import SqsPoller, sqs_event_sources
@@ -19,8 +20,6 @@ from tools.sam_local.template import ACCOUNT_ID, LOG, Stack, TemplateError, Unre
 
 DEFAULT_STACK_NAME = "erasure-relay"
 DEFAULT_REGION = "us-east-1"
-TOOLS_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_SECRETS_FILES = (TOOLS_DIR / "secrets.local.json", TOOLS_DIR / "secrets.example.json")
 
 
 def _read_json_option(value: Mapping[str, Any] | str | os.PathLike[str] | None) -> dict:
@@ -47,7 +46,7 @@ class LocalRuntime:
         self,
         template_path: str | os.PathLike[str],
         env_vars: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-        secrets: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        secrets: Mapping[str, Any] | str | os.PathLike[str] | Callable[[Stack], Mapping] | None = None,
         endpoint_url: str | None = None,
         *,
         parameter_overrides: Mapping[str, str] | None = None,
@@ -56,16 +55,15 @@ class LocalRuntime:
         aws_port: int = 0,
         logs: TextIO | None = None,
     ) -> None:
-        """env_vars: SAM's --env-vars content or file; secrets: {SecretLogicalId: value} or file
-        (default tools/secrets.local.json, else tools/secrets.example.json); endpoint_url: an
-        already running AWS endpoint to use instead of starting a moto server on aws_port."""
+        """env_vars: SAM's --env-vars content or file; secrets: {SecretLogicalId: value}, a file
+        of it, or a function of the Stack giving it (a secret not given gets the template's
+        value); endpoint_url: an already running AWS endpoint to use instead of starting a moto
+        server on aws_port."""
         self.env_vars = _read_json_option(env_vars)
-        if secrets is None:
-            secrets = next((path for path in DEFAULT_SECRETS_FILES if path.exists()), None)
-        self.secret_values = _read_json_option(secrets)
         # Template parameters come from --parameter-overrides, then the env-vars Parameters.
         given = {**(self.env_vars.get("Parameters") or {}), **(parameter_overrides or {})}
         self.stack = Stack(template_path, given, stack_name, region)
+        self.secret_values = _read_json_option(secrets(self.stack) if callable(secrets) else secrets)
         self.functions = function_specs(self.stack)
         self.routes = api_routes(self.stack, self.functions)
         self.sqs_sources = sqs_event_sources(self.functions)
@@ -153,6 +151,10 @@ class LocalRuntime:
     def invoke(self, logical_id: str, event: Any) -> InvokeResult:
         """Invoke a function in its warm worker (started on first use)."""
         return self._worker(logical_id).invoke(event)
+
+    def sample_event(self, logical_id: str, trigger: str, body: Any) -> dict[str, Any]:
+        """The function's `trigger` (sqs or api) event carrying `body`, as this stack delivers it."""
+        return sample_event(self.stack, self._spec(logical_id), self.routes, trigger, body)
 
     def serve_api(self, port: int = 0) -> str:
         """Serve the template's Api events on 127.0.0.1:port (0: any free port); the base URL."""

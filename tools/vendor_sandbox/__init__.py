@@ -59,7 +59,7 @@ from tools.vendor_sandbox.core import (
     WindowState,
 )
 from tools.vendor_sandbox.server import DEFAULT_PEOPLE, DEFAULT_SEED, REDACTED, VendorSandbox, seed_of
-from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES
+from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES, default_credentials
 
 __all__ = [
     "DEFAULT_PEOPLE",
@@ -78,5 +78,6 @@ __all__ = [
     "Vendor",
     "VendorSandbox",
     "WindowState",
+    "default_credentials",
     "seed_of",
 ]

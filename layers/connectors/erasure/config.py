@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 SecretReader = Callable[[str], Any]
 # Of a vendor's documented per-minute limit, the share the relay's queue traffic may use.
 RATE_HEADROOM = 0.9
+SANDBOX_URL_VARIABLE = "VENDOR_SANDBOX_URL"
 
 
 class ConfigError(RuntimeError):
@@ -46,7 +47,7 @@ def load_vendor_settings(
     connector: Connector, env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret
 ) -> VendorSettings:
     prefix = connector.name.upper()
-    credentials = _secret_fields(env, f"{prefix}_SECRET_ID", connector.credential_fields, read_secret)
+    credentials = _secret_fields(env, connector.secret_variable, connector.credential_fields, read_secret)
     return VendorSettings(
         base_url=connector.base_url(env),
         credentials=credentials,
@@ -106,6 +107,16 @@ def url_from_env(env: Mapping[str, str], variable: str, default: str | None = No
     if not re.fullmatch(r"https?://[^/\s]+/?", value):
         raise ConfigError(f"{variable} must be a base URL like https://host, got a malformed value")
     return value.rstrip("/")
+
+
+def sandbox_url(env: Mapping[str, str]) -> str | None:
+    """VENDOR_SANDBOX_URL: every vendor played by one local stand-in (tools/vendor_sandbox). Only
+    a loopback address is taken, so that no setting can send a deployed stack's deletions (and
+    credentials) anywhere but to the vendors."""
+    url = url_from_env(env, SANDBOX_URL_VARIABLE)
+    if url and not re.fullmatch(r"http://(127\.0\.0\.1|localhost)(:\d+)?", url):
+        raise ConfigError(f"{SANDBOX_URL_VARIABLE} must be a loopback URL like http://127.0.0.1:8700")
+    return url
 
 
 def url_or_named_host(

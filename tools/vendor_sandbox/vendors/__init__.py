@@ -26,3 +26,9 @@ def _discover() -> tuple[type[Vendor], ...]:
 
 VENDOR_CLASSES = _discover()
 SECRET_HEADERS = frozenset().union(*(cls.secret_headers for cls in VENDOR_CLASSES))
+
+
+def default_credentials(vendor: str, fields: tuple[str, ...]) -> dict[str, str]:
+    """The credentials a new sandbox expects from `vendor`, under a secret's field names."""
+    defaults = next(cls.DEFAULTS for cls in VENDOR_CLASSES if cls.name == vendor)
+    return {field: defaults[field] for field in fields}

@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from erasure.config import RATE_HEADROOM, VendorSettings, url_from_env, url_or_named_host
+from erasure.config import RATE_HEADROOM, VendorSettings, sandbox_url, url_from_env, url_or_named_host
 from erasure.http_client import HttpAnswer, HttpRequest
 from erasure.outcomes import Verdict
 from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
@@ -81,9 +81,18 @@ class Connector:
             return f"{self.name} does not serve {identifier.type} for {action}"
         return None
 
+    @property
+    def secret_variable(self) -> str:
+        """The setting naming the Secrets Manager secret that holds `credential_fields`."""
+        return f"{self.name.upper()}_SECRET_ID"
+
     def base_url(self, env: Mapping[str, str]) -> str:
-        """The vendor's base URL: `url_variable` if set, else the documented host of the instance
-        or region `host_variable` names, else `default_url`; ConfigError names a bad setting."""
+        """The vendor's base URL: the local sandbox's if one is set, else `url_variable` if set,
+        else the documented host of the instance or region `host_variable` names, else
+        `default_url`; ConfigError names a bad setting."""
+        local = sandbox_url(env)
+        if local:
+            return local
         if self.host_variable:
             name = env.get(self.host_variable, "").strip()
             return url_or_named_host(env, self.url_variable, self.host_variable, self.hosts, name)

@@ -1,0 +1,28 @@
+"""Settings read once per cold start: the sandbox override can only ever point at a loopback."""
+
+import pytest
+
+from erasure.config import ConfigError
+from erasure.vendors import CONNECTORS
+
+
+@pytest.mark.parametrize("vendor", list(CONNECTORS))
+def test_the_sandbox_url_replaces_every_vendors_host(vendor):
+    env = {
+        "VENDOR_SANDBOX_URL": "http://127.0.0.1:8700",
+        CONNECTORS[vendor].url_variable: "https://x.example",
+    }
+    assert CONNECTORS[vendor].base_url(env) == "http://127.0.0.1:8700"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://127.0.0.1:8700", "http://evil.example", "http://127.0.0.1.evil.example", "http://10.0.0.1"],
+)
+def test_a_sandbox_url_that_is_not_loopback_is_refused(url):
+    with pytest.raises(ConfigError, match="VENDOR_SANDBOX_URL must be a loopback URL"):
+        CONNECTORS["braze"].base_url({"VENDOR_SANDBOX_URL": url})
+
+
+def test_without_the_sandbox_url_the_documented_host_is_used():
+    assert CONNECTORS["dfinery"].base_url({"VENDOR_SANDBOX_URL": ""}) == "https://openapi.dfinery.ai"
