@@ -108,7 +108,7 @@ def bulk_intake(count: int = 1000) -> None:
         urls = {v: sqs.create_queue(QueueName=v)["QueueUrl"] for v in CONNECTORS}
         from erasure.aws_clients import sqs_batch_sender
 
-        ledger = Ledger(boto3.resource("dynamodb").Table("ledger"), IdentifierHasher(KEY), 400)
+        ledger = Ledger(boto3.client("dynamodb"), "ledger", IdentifierHasher(KEY), 400)
         intake = Intake(Routing(urls), ledger, sqs_batch_sender())
         requests = [parse({"identity": {"external_id": f"p{n}", "guid": f"g{n}"}}) for n in range(count)]
         started = time.perf_counter()

@@ -152,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with open(args.logs, "w") as logs, VendorSandbox(port=sandbox_port) as sandbox:
         sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE]))
-        env_vars = {"Parameters": {SANDBOX_URL_VARIABLE: sandbox.url}}
+        # moto, which plays DynamoDB here, is not thread-safe: one ledger transaction at a time.
+        env_vars = {"Parameters": {SANDBOX_URL_VARIABLE: sandbox.url, "LEDGER_WRITERS": "1"}}
         template = ROOT / "template.yaml"
         with LocalRuntime(template, env_vars=env_vars, secrets=sandbox_secrets, logs=logs) as runtime:
             api = runtime.serve_api(api_port)

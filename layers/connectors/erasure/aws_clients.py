@@ -1,4 +1,4 @@
-"""The AWS clients the handlers use (the ledger table, SQS), built once per cold start.
+"""The AWS clients the handlers use (DynamoDB for the ledger, SQS), built once per cold start.
 
 Only the functions that need one import this module: boto3 costs ~0.3 s at cold start.
 """
@@ -22,8 +22,9 @@ class FanOutFailed(RuntimeError):
         self.request_ids = request_ids or []
 
 
-def ledger_table(name: str) -> Any:
-    return boto3.resource("dynamodb").Table(name)
+def dynamodb_client() -> Any:
+    # A client, not boto3.resource("dynamodb"): the resource model costs ~60 ms more at cold start.
+    return boto3.client("dynamodb")
 
 
 def sqs_batch_sender():

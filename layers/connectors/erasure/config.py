@@ -93,6 +93,12 @@ def ledger_ttl_days(env: Mapping[str, str] = os.environ) -> int:
     return int(raw)
 
 
+def ledger_writers(env: Mapping[str, str] = os.environ) -> int:
+    """LEDGER_WRITERS: ledger transactions in flight at once (1 against moto, which is not
+    thread-safe)."""
+    return _number(env, "LEDGER_WRITERS", 8, int)
+
+
 def queue_urls(vendors: list[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The vendor queues intake fans out to: <VENDOR>_QUEUE_URL, for the vendors that have one."""
     urls = {vendor: env.get(f"{vendor.upper()}_QUEUE_URL", "").strip() for vendor in vendors}

@@ -14,14 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from erasure.aws_clients import FanOutFailed
+from erasure.aws_clients import SQS_BATCH, FanOutFailed
 from erasure.ledger import ConflictingRequest, Ledger, StoredRequest
 from erasure.observability import logger
 from erasure.request import DeletionRequest
 from erasure.vendors import CONNECTORS
 
-# Ledger writes of one bulk in flight at once: independent items, so latency, not order, matters.
-LEDGER_WRITERS = 16
+# SendMessageBatch calls of one bulk in flight at once: independent, so latency, not order, matters.
+SENDERS = 16
 SendBatch = Callable[[str, list[str]], None]  # (queue URL, bodies); raises FanOutFailed
 
 
@@ -80,33 +80,43 @@ class Intake:
         ]
 
     def _submit_distinct(self, requests: list[DeletionRequest]) -> list[dict[str, Any] | ConflictingRequest]:
-        with ThreadPoolExecutor(max_workers=LEDGER_WRITERS) as pool:
-            stored = list(pool.map(self._open, requests))
+        stored = self.ledger.open_requests([self._entry(request) for request in requests])
 
-        outbox: dict[str, list[int]] = {}  # vendor -> indexes of requests still to send there
-        for index, entry in enumerate(stored):
-            if isinstance(entry, StoredRequest):
-                for vendor in entry.answer["vendors"]:
-                    if vendor not in entry.fanned_out:
-                        outbox.setdefault(vendor, []).append(index)
-        sent: dict[int, set[str]] = {}
-        failures: list[str] = []
-        unsent: set[int] = set()
-        for vendor, indexes in outbox.items():
+        sends: list[tuple[str, list[int]]] = []  # (vendor, indexes of requests), one call each
+        for vendor in CONNECTORS:
+            indexes = [
+                index
+                for index, entry in enumerate(stored)
+                if isinstance(entry, StoredRequest)
+                and vendor in entry.answer["vendors"]
+                and vendor not in entry.fanned_out
+            ]
+            sends += [(vendor, indexes[n : n + SQS_BATCH]) for n in range(0, len(indexes), SQS_BATCH)]
+
+        def send(job: tuple[str, list[int]]) -> str | None:
+            vendor, indexes = job
+            bodies = [vendor_message(requests[i]) for i in indexes]
             try:
-                self.send_batch(
-                    self.routing.queue_urls[vendor], [vendor_message(requests[i]) for i in indexes]
-                )
+                self.send_batch(self.routing.queue_urls[vendor], bodies)
             except FanOutFailed as failure:
-                failures.append(f"{vendor}: {failure}")
-                unsent.update(indexes)
-                continue
+                return f"{vendor}: {failure}"
+            return None
+
+        with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+            failed = list(pool.map(send, sends))
+        sent: dict[int, set[str]] = {}
+        unsent: set[int] = set()
+        for (vendor, indexes), failure in zip(sends, failed, strict=True):
             for index in indexes:
-                sent.setdefault(index, set()).add(vendor)
+                if failure:
+                    unsent.add(index)
+                else:
+                    sent.setdefault(index, set()).add(vendor)
         # Marked only once accepted: a resubmission then sends exactly what is missing.
-        with ThreadPoolExecutor(max_workers=LEDGER_WRITERS) as pool:
-            marks = [(requests[index].request_id, vendors) for index, vendors in sent.items()]
-            list(pool.map(lambda mark: self.ledger.mark_fanned_out(*mark), marks))
+        self.ledger.mark_fanned_out(
+            [(requests[index].request_id, vendors) for index, vendors in sent.items()]
+        )
+        failures = sorted({failure for failure in failed if failure})
         if failures:
             raise FanOutFailed("; ".join(failures), sorted(requests[i].request_id for i in unsent))
 
@@ -117,13 +127,23 @@ class Intake:
             )
         return [e.answer if isinstance(e, StoredRequest) else e for e in stored]
 
-    def _open(self, request: DeletionRequest) -> StoredRequest | ConflictingRequest:
+    def _entry(
+        self, request: DeletionRequest
+    ) -> tuple[DeletionRequest, dict[str, Any], str, dict[str, list]]:
+        """What the ledger records of a request: its first answer, fingerprint, and for each
+        targeted vendor the identifiers it does not serve (so that the vendor writes none)."""
         targets, skipped = self.routing.plan(request)
         answer = {"request_id": request.request_id, "vendors": targets, "skipped": skipped}
-        try:
-            return self.ledger.open_request(request, answer, self.fingerprint(request))
-        except ConflictingRequest as conflict:
-            return conflict
+        identifiers_skipped = {}
+        for vendor in targets:
+            reasons = [(i, CONNECTORS[vendor].skip_reason(request.action, i)) for i in request.identifiers]
+            if any(reason for _, reason in reasons):
+                identifiers_skipped[vendor] = [
+                    {"identifier": i.label, "id_hash": self.ledger.hasher(i), "reason": reason}
+                    for i, reason in reasons
+                    if reason
+                ]
+        return request, answer, self.fingerprint(request), identifiers_skipped
 
     def fingerprint(self, request: DeletionRequest) -> str:
         """What makes two submissions the same request, keyed so that it reveals no identifier."""

@@ -10,12 +10,16 @@ One table, partition key `request_id`, sort key `item`:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from erasure.aws_clients import dynamodb_client
+from erasure.config import ledger_table_name, ledger_ttl_days, ledger_writers
 from erasure.observability import IdentifierHasher
 from erasure.outcomes import RETRYABLE, IdentifierResult, Outcome, PriorOutcome, Verdict
 from erasure.request import DeletionRequest, FieldError, Identifier, utc_timestamp
@@ -25,8 +29,12 @@ OUTCOME_PREFIX = "OUTCOME#"
 
 
 BATCH_GET_MAX = 100  # BatchGetItem's most keys a call
+TRANSACTION_MAX = 100  # TransactWriteItems' most items a call
+TRANSACTION_ATTEMPTS = 5  # a transaction cancelled by a concurrent one on the same item is retried
 # Named through placeholders: `item` is one of DynamoDB's reserved words.
 _PRIOR_FIELDS = ("request_id", "item", "outcome", "reason", "last_http_status", "attempts")
+_to_dynamodb = TypeSerializer().serialize
+_from_dynamodb = TypeDeserializer().deserialize
 
 
 class ConflictingRequest(Exception):
@@ -40,62 +48,91 @@ class StoredRequest:
 
 
 class Ledger:
-    def __init__(self, table: Any, hasher: IdentifierHasher | None, ttl_days: int):
-        """`table` is a boto3 Table; `hasher` may be None for a reader (the status function)."""
-        # The Table's client keeps its conversion of Python types and, unlike the resource, is
-        # thread-safe: intake writes a bulk's items in parallel.
-        self.db = table.meta.client
-        self.name = table.name
+    def __init__(
+        self, client: Any, table_name: str, hasher: IdentifierHasher | None, ttl_days: int, writers: int = 8
+    ):
+        """`client` is a boto3 DynamoDB client (thread-safe, and cheaper to make at cold start
+        than a resource); `hasher` may be None for a reader (the status function); `writers`:
+        transactions in flight at once (independent items: latency, not order, matters)."""
+        self.db = client
+        self.name = table_name
         self.hasher = hasher
         self.ttl_seconds = ttl_days * 86400
+        self.writers = writers
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], hasher: IdentifierHasher | None) -> Ledger:
+        """The ledger table the function's settings name (LEDGER_TABLE, ...)."""
+        return cls(
+            dynamodb_client(), ledger_table_name(env), hasher, ledger_ttl_days(env), ledger_writers(env)
+        )
 
     # -- intake -----------------------------------------------------------------------------------
 
-    def open_request(
-        self, request: DeletionRequest, answer: dict[str, Any], fingerprint: str
-    ) -> StoredRequest:
-        """Record the request once; a second submission gets the first one's stored state."""
-        item = {
-            "request_id": request.request_id,
-            "item": REQUEST_ITEM,
-            "action": str(request.action),
-            "created_at": utc_timestamp(),
-            "requested_at": request.requested_at,
-            "identifiers": [{"identifier": i.label, "id_hash": self.hasher(i)} for i in request.identifiers],
-            "vendors_targeted": answer["vendors"],
-            "vendors_skipped": answer["skipped"],
-            "answer": answer,
-            "fingerprint": fingerprint,
-            "expires_at": self._expiry(),
-        }
-        try:
+    def open_requests(
+        self, entries: list[tuple[DeletionRequest, dict[str, Any], str, dict[str, list]]]
+    ) -> list[StoredRequest | ConflictingRequest]:
+        """Record each (request, first answer, fingerprint, skipped identifiers per vendor) once,
+        100 a call; a request_id already recorded gets its stored state, or ConflictingRequest
+        if it asked for something else."""
+        writes = []
+        for request, answer, fingerprint, identifiers_skipped in entries:
+            item = {
+                "request_id": request.request_id,
+                "item": REQUEST_ITEM,
+                "action": str(request.action),
+                "created_at": utc_timestamp(),
+                "requested_at": request.requested_at,
+                "identifiers": [
+                    {"identifier": i.label, "id_hash": self.hasher(i)} for i in request.identifiers
+                ],
+                "vendors_targeted": answer["vendors"],
+                "vendors_skipped": answer["skipped"],
+                "identifiers_skipped": identifiers_skipped,
+                "answer": answer,
+                "fingerprint": fingerprint,
+                "expires_at": self._expiry(),
+            }
             # A rejected submission may be corrected and sent again under the same request_id.
-            self.db.put_item(
-                TableName=self.name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(request_id) OR #status = :rejected",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":rejected": "rejected"},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            stored = self.db.get_item(
-                TableName=self.name,
-                Key={"request_id": request.request_id, "item": REQUEST_ITEM},
-                ConsistentRead=True,
-            )["Item"]
-            if stored.get("fingerprint") != fingerprint:
-                raise ConflictingRequest(request.request_id) from None
-            return StoredRequest(stored["answer"], frozenset(stored.get("fanned_out", ())))
-        return StoredRequest(answer, frozenset())
+            put = {
+                "TableName": self.name,
+                "Item": _item(item),
+                "ConditionExpression": "attribute_not_exists(request_id) OR #status = :rejected",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":rejected": {"S": "rejected"}},
+            }
+            writes.append({"Put": put})
+        written = self._write_all(writes)
+        return [
+            StoredRequest(answer, frozenset()) if ok else self._stored(request.request_id, fingerprint)
+            for ok, (request, answer, fingerprint, _) in zip(written, entries, strict=True)
+        ]
 
-    def mark_fanned_out(self, request_id: str, vendors: set[str]) -> None:
-        self.db.update_item(
+    def _stored(self, request_id: str, fingerprint: str) -> StoredRequest | ConflictingRequest:
+        found = self.db.get_item(
             TableName=self.name,
-            Key={"request_id": request_id, "item": REQUEST_ITEM},
-            UpdateExpression="ADD fanned_out :vendors",
-            ExpressionAttributeValues={":vendors": vendors},
+            Key=_item({"request_id": request_id, "item": REQUEST_ITEM}),
+            ConsistentRead=True,
+        )
+        stored = _plain(found["Item"])
+        if stored.get("fingerprint") != fingerprint:
+            return ConflictingRequest(request_id)
+        return StoredRequest(stored["answer"], frozenset(stored.get("fanned_out", ())))
+
+    def mark_fanned_out(self, marks: list[tuple[str, set[str]]]) -> None:
+        """Note, per request_id, the vendors whose queue has accepted the request."""
+        self._write_all(
+            [
+                {
+                    "Update": {
+                        "TableName": self.name,
+                        "Key": _item({"request_id": request_id, "item": REQUEST_ITEM}),
+                        "UpdateExpression": "ADD fanned_out :vendors",
+                        "ExpressionAttributeValues": {":vendors": {"SS": sorted(vendors)}},
+                    }
+                }
+                for request_id, vendors in marks
+            ]
         )
 
     def reject(self, request_id: str, errors: list[FieldError]) -> None:
@@ -103,14 +140,16 @@ class Ledger:
         try:
             self.db.put_item(
                 TableName=self.name,
-                Item={
-                    "request_id": request_id,
-                    "item": REQUEST_ITEM,
-                    "created_at": utc_timestamp(),
-                    "status": "rejected",
-                    "errors": [e.as_dict() for e in errors],
-                    "expires_at": self._expiry(),
-                },
+                Item=_item(
+                    {
+                        "request_id": request_id,
+                        "item": REQUEST_ITEM,
+                        "created_at": utc_timestamp(),
+                        "status": "rejected",
+                        "errors": [e.as_dict() for e in errors],
+                        "expires_at": self._expiry(),
+                    }
+                ),
                 ConditionExpression="attribute_not_exists(request_id)",
             )
         except ClientError as error:
@@ -119,12 +158,19 @@ class Ledger:
 
     # -- vendor functions -------------------------------------------------------------------------
 
-    def record(self, result: IdentifierResult, attempt_id: str) -> None:
-        """Write one outcome. Idempotent: the same attempt is counted once, and a final outcome
-        is never replaced (a redelivered message cannot move it backwards)."""
+    def record(self, results: list[tuple[IdentifierResult, str]]) -> None:
+        """Write (outcome, attempt id) pairs, 100 a call. Idempotent: the same attempt is counted
+        once, and a final outcome is never replaced (a redelivered message cannot move it
+        backwards); a write those conditions refuse is left out, the others are made."""
+        self._write_all(
+            [{"Update": self._outcome_update(result, attempt_id)} for result, attempt_id in results]
+        )
+
+    def _outcome_update(self, result: IdentifierResult, attempt_id: str) -> dict[str, Any]:
         verdict = result.verdict
         now = utc_timestamp()
         attempted = result.attempted_at is not None
+        id_hash = self.hasher(result.identifier)
         updates = [
             "vendor = :vendor",
             "identifier = :identifier",
@@ -139,7 +185,7 @@ class Ledger:
         values: dict[str, Any] = {
             ":vendor": result.vendor,
             ":identifier": result.identifier.label,
-            ":id_hash": self.hasher(result.identifier),
+            ":id_hash": id_hash,
             ":outcome": str(verdict.outcome),
             ":reason": verdict.reason,
             ":http_status": verdict.http_status,
@@ -147,7 +193,8 @@ class Ledger:
             ":now": now,
             ":expires_at": self._expiry(),
             ":attempt": {attempt_id},
-            **{f":retryable{n}": str(o) for n, o in enumerate(sorted(RETRYABLE))},
+            ":attempt_id": attempt_id,
+            **_RETRYABLE_VALUES,
         }
         if attempted:
             updates += [
@@ -161,24 +208,50 @@ class Ledger:
         if attempted:
             expression += ", attempts :one"
             values[":one"] = 1
-        retryable = ", ".join(f":retryable{n}" for n in range(len(RETRYABLE)))
-        try:
-            self.db.update_item(
-                TableName=self.name,
-                Key={
-                    "request_id": result.request_id,
-                    "item": f"{OUTCOME_PREFIX}{result.vendor}#{values[':id_hash']}",
-                },
-                UpdateExpression=expression,
-                ConditionExpression=(
-                    f"(attribute_not_exists(outcome) OR outcome IN ({retryable}))"
-                    " AND NOT contains(attempt_ids, :attempt_id)"
-                ),
-                ExpressionAttributeValues={**values, ":attempt_id": attempt_id},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # the record is retried, so nothing is lost
+        return {
+            "TableName": self.name,
+            "Key": _item({"request_id": result.request_id, "item": outcome_item(result.vendor, id_hash)}),
+            "UpdateExpression": expression,
+            "ConditionExpression": _OUTCOME_CONDITION,
+            "ExpressionAttributeValues": _item(values),
+        }
+
+    def _write_all(self, writes: list[dict[str, Any]]) -> list[bool]:
+        """Make the writes, 100 a TransactWriteItems call, calls in parallel; per write, whether
+        it was made (False: its condition refused it). A call cancelled by one write's condition
+        is made again without it; any other failure raises, and the caller's retry makes it."""
+        made = [False] * len(writes)
+
+        def transact(indexes: range) -> None:
+            pending = list(indexes)
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                if not pending:
+                    return
+                try:
+                    self.db.transact_write_items(TransactItems=[writes[i] for i in pending])
+                except ClientError as error:
+                    if error.response["Error"]["Code"] != "TransactionCanceledException":
+                        raise
+                    codes = [r.get("Code") for r in error.response.get("CancellationReasons") or []]
+                    refused = {
+                        i for i, code in zip(pending, codes, strict=False) if code == "ConditionalCheckFailed"
+                    }
+                    if not refused and "TransactionConflict" not in codes:
+                        raise
+                    pending = [i for i in pending if i not in refused]
+                    if not refused:
+                        time.sleep(0.05 * 2**attempt)  # a concurrent transaction on an item
+                    continue
+                for i in pending:
+                    made[i] = True
+                return
+            raise RuntimeError("ledger writes kept conflicting with concurrent ones")
+
+        calls = [
+            range(n, min(n + TRANSACTION_MAX, len(writes))) for n in range(0, len(writes), TRANSACTION_MAX)
+        ]
+        _in_parallel(transact, self.writers, calls)
+        return made
 
     def prior_outcomes(
         self, vendor: str, pairs: list[tuple[str, Identifier]]
@@ -186,11 +259,11 @@ class Ledger:
         """What this vendor's outcome items already say for (request_id, identifier) pairs: a
         redelivered request must not send what is final, and must know what was tried before."""
         keys = {
-            (request_id, f"{OUTCOME_PREFIX}{vendor}#{self.hasher(identifier)}"): (request_id, identifier)
+            (request_id, outcome_item(vendor, self.hasher(identifier))): (request_id, identifier)
             for request_id, identifier in pairs
         }
         found: dict[tuple[str, Identifier], PriorOutcome] = {}
-        pending = [{"request_id": r, "item": i} for r, i in keys]
+        pending = [_item({"request_id": r, "item": i}) for r, i in keys]
         while pending:
             chunk, pending = pending[:BATCH_GET_MAX], pending[BATCH_GET_MAX:]
             request = {
@@ -200,7 +273,8 @@ class Ledger:
                 "ExpressionAttributeNames": {f"#f{n}": name for n, name in enumerate(_PRIOR_FIELDS)},
             }
             answer = self.db.batch_get_item(RequestItems={self.name: request})
-            for item in answer.get("Responses", {}).get(self.name, []):
+            for stored in answer.get("Responses", {}).get(self.name, []):
+                item = _plain(stored)
                 if item.get("outcome"):
                     found[keys[(item["request_id"], item["item"])]] = PriorOutcome(
                         Verdict(
@@ -222,11 +296,12 @@ class Ledger:
         while True:
             page = self.db.query(
                 TableName=self.name,
-                KeyConditionExpression=Key("request_id").eq(request_id),
+                KeyConditionExpression="request_id = :request_id",
+                ExpressionAttributeValues={":request_id": {"S": request_id}},
                 ConsistentRead=True,
                 **start,
             )
-            items += page["Items"]
+            items += [_plain(item) for item in page["Items"]]
             if "LastEvaluatedKey" not in page:
                 break
             start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
@@ -242,6 +317,21 @@ class Ledger:
         # Every targeted vendor writes an outcome for every identifier of the request (skipped
         # included), so a pair without one is still on its way, even if its vendor has begun.
         answered = {(o["vendor"], o["id_hash"]) for o in outcomes}
+        # Identifiers a targeted vendor does not serve: intake wrote them once, the vendor none.
+        outcomes += [
+            _outcome_view(
+                {
+                    "vendor": vendor,
+                    **skip,
+                    "outcome": str(Outcome.SKIPPED),
+                    "completed_at": request["created_at"],
+                }
+            )
+            for vendor, skips in request.get("identifiers_skipped", {}).items()
+            for skip in skips
+            if (vendor, skip["id_hash"]) not in answered
+        ]
+        answered |= {(o["vendor"], o["id_hash"]) for o in outcomes}
         awaiting = [
             {"vendor": vendor, **identifier}
             for vendor in targeted
@@ -276,8 +366,10 @@ def overall_status(outcomes: list[dict[str, Any]], awaiting: int) -> str:
     states = [Outcome(o["outcome"]) for o in outcomes]
     successes = [s for s in states if s.is_success]
     unsuccessful = [s for s in states if not s.is_success]
+    if awaiting and all(s is Outcome.SKIPPED for s in states):
+        return "pending"  # no vendor has answered yet (intake records what none serves)
     if not states:
-        return "completed" if not awaiting else "pending"  # no pair at all: every vendor skipped
+        return "completed"  # no pair at all: every vendor skipped
     if not unsuccessful and not awaiting:
         return "completed"
     if successes and unsuccessful:
@@ -307,3 +399,32 @@ def _outcome_view(item: dict[str, Any]) -> dict[str, Any]:
     if view["last_http_status"] is not None:
         view["last_http_status"] = int(view["last_http_status"])
     return view
+
+
+def outcome_item(vendor: str, id_hash: str) -> str:
+    return f"{OUTCOME_PREFIX}{vendor}#{id_hash}"
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    """A Python dict as DynamoDB attribute values."""
+    return {key: _to_dynamodb(value) for key, value in values.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _from_dynamodb(value) for key, value in item.items()}
+
+
+def _in_parallel(work: Callable[[range], None], writers: int, chunks: list[range]) -> None:
+    if len(chunks) <= 1 or writers <= 1:  # no thread for the common single call
+        for chunk in chunks:
+            work(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=min(writers, len(chunks))) as pool:
+        list(pool.map(work, chunks))
+
+
+_RETRYABLE_VALUES = {f":retryable{n}": str(o) for n, o in enumerate(sorted(RETRYABLE))}
+_OUTCOME_CONDITION = (
+    f"(attribute_not_exists(outcome) OR outcome IN ({', '.join(_RETRYABLE_VALUES)}))"
+    " AND NOT contains(attempt_ids, :attempt_id)"
+)

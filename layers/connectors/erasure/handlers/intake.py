@@ -11,8 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from erasure.aws_clients import ledger_table, sqs_batch_sender
-from erasure.config import ledger_table_name, ledger_ttl_days, load_hash_key, queue_urls
+from erasure.aws_clients import sqs_batch_sender
+from erasure.config import load_hash_key, queue_urls
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import delivery_id, entry_point, read_request
 from erasure.intake import Intake, Routing
@@ -34,7 +34,7 @@ KNOWN_VENDORS = frozenset(CONNECTORS)
 
 def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
     hasher = IdentifierHasher(load_hash_key(env))
-    ledger = Ledger(ledger_table(ledger_table_name(env)), hasher, ledger_ttl_days(env))
+    ledger = Ledger.from_env(env, hasher)
     intake = Intake(Routing(queue_urls(list(CONNECTORS), env)), ledger, sqs_batch_sender())
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     app = APIGatewayRestResolver()

@@ -11,8 +11,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from erasure.aws_clients import ledger_table
-from erasure.config import ledger_table_name, ledger_ttl_days
 from erasure.handlers import http_answers
 from erasure.ledger import Ledger
 from erasure.observability import logger
@@ -20,7 +18,7 @@ from erasure.request import is_request_id
 
 
 def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
-    ledger = Ledger(ledger_table(ledger_table_name(env)), None, ledger_ttl_days(env))
+    ledger = Ledger.from_env(env, None)
     app = APIGatewayRestResolver()
     # An id the route's pattern cannot match (quotes, control characters, ...) names no request.
     app.not_found(http_answers.no_such_request)

@@ -17,13 +17,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from erasure.aws_clients import ledger_table
-from erasure.config import ledger_table_name, ledger_ttl_days, load_hash_key, load_vendor_settings
+from erasure.config import load_hash_key, load_vendor_settings
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import RetryScheduler, entry_point, read_request, receive_count
 from erasure.ledger import Ledger
 from erasure.observability import IdentifierHasher, logger, metrics
-from erasure.outcomes import IdentifierResult, outcome_view
+from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, InvalidRequest, parse
 from erasure.vendors import CONNECTORS
@@ -39,11 +38,7 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
     hasher = IdentifierHasher(load_hash_key(env))
     relay = Relay(connector, load_vendor_settings(connector, env), hasher)
     # Without a ledger (a function used on its own) outcomes are only logged and answered.
-    ledger = (
-        Ledger(ledger_table(ledger_table_name(env)), hasher, ledger_ttl_days(env))
-        if env.get("LEDGER_TABLE")
-        else None
-    )
+    ledger = Ledger.from_env(env, hasher) if env.get("LEDGER_TABLE") else None
 
     def run(requests: list[DeletionRequest], remaining_ms) -> list[list[IdentifierResult]]:
         served = [
@@ -55,18 +50,24 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         prior = ledger.prior_outcomes(vendor, served) if ledger and served else {}
         return relay.run(requests, remaining_ms, prior)
 
-    def record_results(results: list[IdentifierResult], attempt_id: str) -> None:
-        for result in results:
-            logger.info(
-                "identifier outcome",
-                extra={
-                    "request_id": result.request_id,
-                    "settled": result.settled,
-                    **outcome_view(result, hasher),
-                },
-            )
-            if ledger and not result.settled:
-                ledger.record(result, attempt_id)
+    def record_results(attempts: list[tuple[list[IdentifierResult], str]], write_skipped: bool) -> None:
+        """Log every outcome and write to the ledger, in one batch, those not already final
+        there; a queue message's skipped identifiers are on its request's item already."""
+        writes = []
+        for results, attempt_id in attempts:
+            for result in results:
+                logger.info(
+                    "identifier outcome",
+                    extra={
+                        "request_id": result.request_id,
+                        "settled": result.settled,
+                        **outcome_view(result, hasher),
+                    },
+                )
+                if not result.settled and (write_skipped or result.verdict.outcome is not Outcome.SKIPPED):
+                    writes.append((result, attempt_id))
+        if ledger and writes:
+            ledger.record(writes)
 
     metrics.set_default_dimensions(vendor=vendor)
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -81,7 +82,7 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         request = parse(http_answers.request_body(event), default_request_id=key)
         context = app.lambda_context
         (results,) = run([request], context.get_remaining_time_in_millis)
-        record_results(results, f"api:{context.aws_request_id}")
+        record_results([(results, f"api:{context.aws_request_id}")], write_skipped=True)
         return http_answers.outcomes_response(request.request_id, vendor, results, hasher)
 
     def handle_sqs(event: dict, context: Any) -> dict:
@@ -95,6 +96,19 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         valid = {key: value for key, value in parsed.items() if isinstance(value, DeletionRequest)}
         remaining_ms = context.get_remaining_time_in_millis if context else None
         results = dict(zip(valid, run(list(valid.values()), remaining_ms), strict=True))
+        attempts = {
+            record["messageId"]: f"{record['messageId']}:{receive_count(SQSRecord(record))}"
+            for record in event["Records"]
+            if record["messageId"] in results
+        }
+        try:
+            record_results(
+                [(results[key], attempt) for key, attempt in attempts.items()], write_skipped=False
+            )
+            unrecorded = None
+        except Exception as error:  # the ledger unreachable: every record is retried, nothing lost
+            logger.exception("outcomes not recorded")
+            unrecorded = type(error).__name__
 
         def record_handler(record: SQSRecord) -> None:
             outcome = parsed[record.message_id]
@@ -106,7 +120,8 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
                 )
                 metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
                 return
-            record_results(results[record.message_id], f"{record.message_id}:{receive_count(record)}")
+            if unrecorded:
+                raise RetryLater(f"outcomes not recorded ({unrecorded})")
             retry = [r for r in results[record.message_id] if not r.verdict.outcome.is_final]
             if retry:
                 scheduler.delay(record, retry)
