@@ -25,7 +25,7 @@ from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, PriorOutcome, Verdict
 from erasure.pacing import RateGate
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
-from erasure.vendors.base import Connector, Operation, Target, mentions, token_pattern
+from erasure.vendors.base import Connector, Operation, Target
 
 MAX_REASON_LENGTH = 300
 _NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
@@ -151,7 +151,8 @@ class _BatchSender:
                 duration_ms = failure.duration_ms
             else:
                 http_status, duration_ms = answer.status, answer.duration_ms
-                verdicts = [_redacted(v, targets) for v in _read(connector, operation, answer, targets)]
+                redact = _Redactor(targets)
+                verdicts = [redact(v) for v in _read(connector, operation, answer, targets)]
         self._maybe_stop(operation, verdicts)
         logger.info(
             "vendor call",
@@ -234,25 +235,44 @@ def _read(connector: Connector, operation: Operation, answer, targets: list[Targ
     return verdicts
 
 
-def _redacted(verdict: Verdict, targets: list[Target]) -> Verdict:
-    """Vendors may quote the identifier in an error; reasons are logged and stored, it may not be."""
-    reason = verdict.reason
-    if not reason:
-        return verdict
-    for target in targets:
-        value = target.identifier.value
-        # As sent, without the +, and as a JSON body would escape it (\u00eb, \/).
-        escaped = json.dumps(value)[1:-1]
-        for form in {value, value.lstrip("+"), escaped, escaped.replace("/", "\\/")}:
-            if mentions(reason, form):
-                reason = token_pattern(form).sub("<identifier>", reason)
-    # Quoting forms are endless (escaped twice, a language's repr, re-spaced): if what is left of
-    # any identifier once punctuation, escapes and spaces are ignored is still in the text, the
-    # vendor's text is withheld.
-    text = _skeleton(reason)
-    if any(piece in text for target in targets for piece in _skeletons(target.identifier.value)):
-        reason = WITHHELD_REASON
-    return Verdict(verdict.outcome, reason[:MAX_REASON_LENGTH], verdict.http_status, verdict.retry_after)
+class _Redactor:
+    """Vendors may quote the identifier in an error; reasons are logged and stored, it may not be.
+    Built once per call: each distinct reason is redacted once, whatever the number of verdicts
+    that carry it (an all-error answer repeats one text for every id)."""
+
+    def __init__(self, targets: list[Target]):
+        forms = set()
+        self.skeletons: set[str] = set()
+        for target in targets:
+            value = target.identifier.value
+            # As sent, without the +, and as a JSON body would escape it (\u00eb, \/).
+            escaped = json.dumps(value)[1:-1]
+            forms |= {value, value.lstrip("+"), escaped, escaped.replace("/", "\\/")}
+            self.skeletons |= _skeletons(value)
+        self.forms = [(form.lower(), form) for form in sorted(forms, key=len, reverse=True) if form]
+        self.redacted: dict[str, str] = {}
+
+    def __call__(self, verdict: Verdict) -> Verdict:
+        if not verdict.reason:
+            return verdict
+        if verdict.reason not in self.redacted:
+            self.redacted[verdict.reason] = self._redact(verdict.reason)
+        return replace(verdict, reason=self.redacted[verdict.reason])
+
+    def _redact(self, reason: str) -> str:
+        lowered = reason.lower()
+        quoted = [form for lower, form in self.forms if lower in lowered]  # cheap test first
+        if quoted:  # longest first, so that an id inside a longer one is not cut out of it
+            alternatives = "|".join(re.escape(form) for form in quoted)
+            pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+            reason = pattern.sub("<identifier>", reason)
+        # Quoting forms are endless (escaped twice, a language's repr, re-spaced): if what is left
+        # of any identifier once punctuation, escapes and spaces are ignored is still in the text,
+        # the vendor's text is withheld.
+        text = _skeleton(reason)
+        if any(piece in text for piece in self.skeletons):
+            reason = WITHHELD_REASON
+        return reason[:MAX_REASON_LENGTH]
 
 
 def _skeletons(value: str) -> set[str]:
