@@ -25,17 +25,15 @@ from typing import Any
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from erasure.config import SANDBOX_URL_VARIABLE
 from tools.local_secrets import sandbox_secrets
 from tools.sam_local import LocalRuntime
+from tools.sam_local.sigv4 import LOCAL_CALLER
 from tools.vendor_sandbox import DEFAULT_PEOPLE, VendorSandbox, seed_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DELETION = ROOT / "events" / "deletion.json"
-# The local API checks that a request is SigV4-signed, not by whom: any key pair will do.
-LOCAL_KEYS = Credentials("AKIALOCALDEMO0000000", "local-demo-secret")
 REGION = "us-east-1"
 # Jane, the person events/deletion.json erases; every vendor holds her in its own way.
 JANE = {
@@ -53,7 +51,7 @@ def signed(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     """A SigV4-signed call to the relay API, as an AWS_IAM caller makes it."""
     data = json.dumps(body) if body is not None else None
     request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
-    SigV4Auth(LOCAL_KEYS, "execute-api", REGION).add_auth(request)
+    SigV4Auth(LOCAL_CALLER, "execute-api", REGION).add_auth(request)
     response = urllib3.request(method, url, body=data, headers=dict(request.headers), timeout=30)
     return response.status, json.loads(response.data or b"null")
 
@@ -125,9 +123,8 @@ def people(state: dict[str, Any]) -> str:
 
 def curl_examples(api: str) -> str:
     json_header = "-H 'Content-Type: application/json'"
-    sign = (
-        f'--aws-sigv4 "aws:amz:{REGION}:execute-api" --user "{LOCAL_KEYS.access_key}:{LOCAL_KEYS.secret_key}"'
-    )
+    keys = f"{LOCAL_CALLER.access_key}:{LOCAL_CALLER.secret_key}"
+    sign = f'--aws-sigv4 "aws:amz:{REGION}:execute-api" --user "{keys}"'
     body = json.dumps({"action": "delete_profile", "identity": {"external_id": "u1"}})
     return "\n".join(
         [

@@ -13,11 +13,19 @@ Or in-process (tests, demos):
         url = runtime.serve_api()                     # API Gateway (REST, proxy) on 127.0.0.1
         runtime.start_event_sources()                 # SQS -> Lambda pollers
 
-Local AWS_IAM auth: a route whose authorizer is AWS_IAM accepts any request whose Authorization
-header starts with `AWS4-HMAC-SHA256` (the signature is NOT verified) and reports the access key id
-of its `Credential=` as the caller: requestContext.identity gets accessKey/caller/user = that key,
-accountId = 123456789012 and userArn = arn:aws:iam::123456789012:user/<access key id>. Any other
-request gets API Gateway's 403 {"message": "Missing Authentication Token"}.
+Local AWS_IAM auth: a route whose authorizer is AWS_IAM verifies the request's SigV4 signature as
+API Gateway does (service execute-api, the stack's region, the headers the caller signed, the
+query and the body; botocore recomputes it), against the key pairs the local stack knows
+(sigv4.KNOWN_CALLERS): the operator's LOCAL_CALLER, AKIALOCALDEMO0000000 /
+local-demo-secret (tools/demo.py, `python -m tools.erasure_cli --local`), and the stack's own
+FAKE_CREDENTIALS. The caller is reported as requestContext.identity: accessKey/caller/user = the
+access key id, accountId = 123456789012, userArn = arn:aws:iam::123456789012:user/<access key id>.
+Otherwise it answers API Gateway's 403s, with their x-amzn-ErrorType: "Missing Authentication
+Token" (unsigned, or no such resource or method, signed or not), "... not a valid key=value pair
+(missing equal-sign) in Authorization header ..." (not a SigV4 header), "The security token
+included in the request is invalid." (unknown access key), "Signature expired: ..." (X-Amz-Date
+more than 5 minutes away), "The request signature we calculated does not match ..." (with the
+canonical request and string to sign it expected).
 """
 
 from tools.sam_local.runtime import LocalRuntime

@@ -23,9 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tools.sam_local.functions import FunctionSpec, InvokeResult
+from tools.sam_local.sigv4 import KNOWN_CALLERS, Refusal, unrouted, verified_caller
 from tools.sam_local.template import ACCOUNT_ID, LOG, Stack, merge_globals
-
-_MISSING_TOKEN = {"message": "Missing Authentication Token"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class ApiRoute:
     api_id: str
     stage: str
     iam_auth: bool
+    region: str  # the stack's: what a caller's SigV4 credential scope must name
     binary_media_types: tuple[str, ...] = ()
     pattern: re.Pattern[str] = field(init=False, compare=False)
     parameter_names: tuple[str, ...] = field(init=False, compare=False)
@@ -97,6 +97,7 @@ def api_routes(stack: Stack, functions: Mapping[str, FunctionSpec]) -> list[ApiR
                     api_id=api_id,
                     stage=str(stack.resolve(api.get("StageName", "Prod"))),
                     iam_auth=authorizer == "AWS_IAM",
+                    region=stack.region,
                     binary_media_types=tuple(
                         media.replace("~1", "/") for media in stack.resolve(api.get("BinaryMediaTypes") or [])
                     ),
@@ -105,13 +106,8 @@ def api_routes(stack: Stack, functions: Mapping[str, FunctionSpec]) -> list[ApiR
     return sorted(routes, key=lambda route: route.specificity)
 
 
-def iam_identity(headers: Message, source_ip: str) -> dict[str, Any] | None:
-    """requestContext.identity of a SigV4-signed request (signature not checked), else None."""
-    authorization = headers.get("Authorization", "")
-    if not authorization.startswith("AWS4-HMAC-SHA256"):
-        return None
-    credential = re.search(r"Credential=([^/,\s]+)", authorization)
-    access_key = credential.group(1) if credential else "UNKNOWN"
+def iam_identity(access_key: str, headers: Message, source_ip: str) -> dict[str, Any]:
+    """requestContext.identity of a request whose SigV4 signature was verified for access_key."""
     return {
         **_anonymous_identity(headers, source_ip),
         "accountId": ACCOUNT_ID,
@@ -232,9 +228,17 @@ def _json_response(status: int, body: Any, *extra: tuple[str, str]) -> tuple[int
 class ApiGateway:
     """Serves API routes over HTTP on 127.0.0.1, invoking the functions behind them."""
 
-    def __init__(self, routes: list[ApiRoute], invoke: Callable[[str, Any], InvokeResult], port: int) -> None:
+    def __init__(
+        self,
+        routes: list[ApiRoute],
+        invoke: Callable[[str, Any], InvokeResult],
+        port: int,
+        callers: Mapping[str, str] = KNOWN_CALLERS,
+    ) -> None:
+        """callers: {access key id: secret access key} of whom AWS_IAM routes let in."""
         self.routes = routes
         self._invoke = invoke
+        self._callers = callers
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _ApiRequestHandler)
         self._server.daemon_threads = True
         self._server.gateway = self  # type: ignore[attr-defined]
@@ -249,29 +253,30 @@ class ApiGateway:
         self, method: str, target: str, headers: Message, body: bytes, source_ip: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         path = urlsplit(target).path
-        for route in self.routes:
-            path_parameters = route.match(method, path)
-            if path_parameters is not None:
-                break
-        else:
-            return _missing_token()
-        identity = (
-            iam_identity(headers, source_ip) if route.iam_auth else _anonymous_identity(headers, source_ip)
-        )
-        if identity is None:
-            return _missing_token()
+        matched = next(((r, p) for r in self.routes if (p := r.match(method, path)) is not None), None)
+        try:
+            if matched is None:
+                raise unrouted(headers)
+            route, path_parameters = matched
+            identity = self._identity(route, method, target, headers, body, source_ip)
+        except Refusal as refusal:
+            LOG.info("API Gateway refused %s %s: %s", method, path, refusal.error_type)
+            return refusal.response()
         event = rest_event(route, method, target, headers, body, identity, path_parameters)
         return http_response(self._invoke(route.function_id, event))
+
+    def _identity(
+        self, route: ApiRoute, method: str, target: str, headers: Message, body: bytes, source_ip: str
+    ) -> dict[str, Any]:
+        if not route.iam_auth:
+            return _anonymous_identity(headers, source_ip)
+        access_key = verified_caller(method, target, headers, body, route.region, self._callers)
+        return iam_identity(access_key, headers, source_ip)
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
-
-
-def _missing_token() -> tuple[int, list[tuple[str, str]], bytes]:
-    # What API Gateway answers for an unknown route and for an unsigned request to an IAM route.
-    return _json_response(403, _MISSING_TOKEN, ("x-amzn-ErrorType", "MissingAuthenticationTokenException"))
 
 
 class _ApiRequestHandler(BaseHTTPRequestHandler):

@@ -17,10 +17,11 @@ from typing import Any
 from tools.sam_local.api_gateway import ApiRoute, rest_event
 from tools.sam_local.functions import FunctionSpec
 from tools.sam_local.local_aws import queue_arn, queue_name
+from tools.sam_local.sigv4 import LOCAL_CALLER
 from tools.sam_local.template import ACCOUNT_ID, Stack, TemplateError
 
 TRIGGERS = ("sqs", "api")
-LOCAL_CALLER = "AKIALOCALCALLER00000"  # the access key the sample API event was "signed" with
+CALLER = LOCAL_CALLER.access_key  # the key pair the sample API event was "signed" with
 
 
 def sample_event(
@@ -52,7 +53,7 @@ def sqs_event(stack: Stack, spec: FunctionSpec, bodies: list[Any]) -> dict[str, 
                 "attributes": {
                     "ApproximateReceiveCount": "1",
                     "SentTimestamp": sent,
-                    "SenderId": LOCAL_CALLER,
+                    "SenderId": CALLER,
                     "ApproximateFirstReceiveTimestamp": sent,
                 },
                 "messageAttributes": {},
@@ -83,10 +84,10 @@ def api_event(spec: FunctionSpec, routes: list[ApiRoute], body: Any) -> dict[str
         headers["Content-Type"] = "application/json"
     identity = {
         "accountId": ACCOUNT_ID,
-        "accessKey": LOCAL_CALLER,
-        "caller": LOCAL_CALLER,
-        "user": LOCAL_CALLER,
-        "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{LOCAL_CALLER}",
+        "accessKey": CALLER,
+        "caller": CALLER,
+        "user": CALLER,
+        "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{CALLER}",
         "sourceIp": "127.0.0.1",
         "userAgent": "tools.sam_local generate-event",
     }

@@ -1,0 +1,23 @@
+"""The operator's command line for the relay API: submit deletions, read and watch their receipts.
+
+    python -m tools.erasure_cli submit --email jane@example.com --external-id jane-2024
+    python -m tools.erasure_cli submit --file people.csv        # or .jsonl: many people, in bulks
+    python -m tools.erasure_cli status <request_id> [--json]
+    python -m tools.erasure_cli watch <request_id> [--interval 2] [--timeout 600]
+
+Every call is SigV4-signed (service execute-api) with the caller's AWS credentials, found as the
+AWS CLI finds them (--profile, AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws), and
+sent to --api-url: by default $ERASURE_API_URL, else http://127.0.0.1:3000. A deployed API's URL
+names its stage: https://<api-id>.execute-api.<region>.amazonaws.com/api (the stack's outputs give
+it). `--local` signs with the local stack's operator key pair instead (tools.sam_local), for the
+stack of `make demo-stack` or `python -m tools.sam_local start`.
+
+A file holds one person a row: JSON Lines of requests as POST /v1/deletions takes them
+({"request_id"?, "action"?, "identity": {...}, "vendors"?}), or CSV with a header naming the
+columns request_id, action, vendors (separated by ";"), one column per identifier type
+(external_id, email, ...), user_alias.alias_name and user_alias.alias_label, custom.<name>.
+A row without a request_id is given one here, so that every row's answer names its request.
+
+Exit status: 0 done; 1 done, but not everything was accepted (submit) or final in time (watch);
+2 nothing could be done (the reason is one line on stderr).
+"""

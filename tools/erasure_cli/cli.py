@@ -1,0 +1,100 @@
+"""The command line: `python -m tools.erasure_cli submit|status|watch ...` (usage: the package's
+docstring). Every error is one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from tools import erasure_cli
+from tools.erasure_cli.client import (
+    API_URL_VARIABLE,
+    DEFAULT_API_URL,
+    ApiClient,
+    OperatorError,
+    resolve_target,
+)
+from tools.erasure_cli.people import add_person_arguments, person_from_flags, read_people
+from tools.erasure_cli.receipts import fetch_receipt, is_final, print_receipt, watch
+from tools.erasure_cli.submit import DEFAULT_BULK_SIZE, SubmitStopped, print_results, submit_people
+
+EXIT_DONE, EXIT_NOT_ALL_DONE, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--api-url",
+        help=f"the API's URL, with its stage (default: ${API_URL_VARIABLE}, else {DEFAULT_API_URL})",
+    )
+    common.add_argument("--local", action="store_true", help="sign with the local stack's key pair")
+    common.add_argument("--profile", help="the AWS profile to sign with (default: as the AWS CLI chooses)")
+    common.add_argument("--region", help="the API's region (default: from its URL, else the profile's)")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.erasure_cli",
+        description=erasure_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    submit = commands.add_parser("submit", parents=[common], help="submit one person, or a file of many")
+    submit.add_argument("--file", type=Path, help="people.jsonl or people.csv: one person a row")
+    submit.add_argument(
+        "--bulk-size",
+        type=int,
+        default=DEFAULT_BULK_SIZE,
+        help=f"requests a call (default {DEFAULT_BULK_SIZE})",
+    )
+    submit.add_argument("--json", action="store_true", help="print every row's answer as JSON")
+    add_person_arguments(submit)
+
+    for name, help_text in (("status", "print a request's receipt"), ("watch", "poll a receipt until final")):
+        command = commands.add_parser(name, parents=[common], help=help_text)
+        command.add_argument("request_id")
+        command.add_argument("--json", action="store_true", help="print the receipt's JSON")
+    watch_command = commands.choices["watch"]
+    watch_command.add_argument("--interval", type=float, default=2.0, help="seconds between polls (2)")
+    watch_command.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most (600)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    output, messages = Console(), Console(stderr=True)
+    try:
+        return _run(args, output, messages)
+    except OperatorError as error:
+        messages.print(Text(f"erasure_cli: {error}"), soft_wrap=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        messages.print(Text("erasure_cli: interrupted"))
+        return 130
+
+
+def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
+    person = person_from_flags(args) if args.command == "submit" else None
+    if args.command == "submit" and (person is None) == (args.file is None):
+        raise OperatorError("give one person's identifiers (--email, --external-id, ...) or --file, not both")
+    client = ApiClient(resolve_target(args.api_url, args.local, args.region, args.profile))
+    if args.command == "submit":
+        people = [person] if person is not None else read_people(args.file)
+        try:
+            results = submit_people(client, people, args.bulk_size, messages)
+        except SubmitStopped as stopped:
+            if stopped.results:  # what was answered before the error: request_ids given here included
+                print_results(output, client.target.api_url, stopped.results, args.json)
+            raise
+        print_results(output, client.target.api_url, results, args.json)
+        return EXIT_DONE if all(r.status == 202 for r in results) else EXIT_NOT_ALL_DONE
+    if args.command == "status":
+        print_receipt(output, fetch_receipt(client, args.request_id), args.json)
+        return EXIT_DONE
+    receipt = watch(client, messages if args.json else output, args.request_id, args.interval, args.timeout)
+    print_receipt(output, receipt, args.json)
+    if not is_final(receipt):
+        messages.print(Text(f"erasure_cli: still {receipt.get('status')} after {args.timeout:g} s"))
+        return EXIT_NOT_ALL_DONE
+    return EXIT_DONE

@@ -1,0 +1,109 @@
+"""status and watch: a request's receipt (GET /v1/deletions/{id}) as a table, or as its JSON.
+
+A receipt (erasure/ledger.py `receipt`) has the overall status and, per targeted vendor, one
+outcome per identifier (its type and keyed hash, never its value), the pairs still awaited, the
+vendors skipped with why, and the field errors of a rejected request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from erasure.outcomes import RETRYABLE, SUCCESSES, Outcome
+from tools.erasure_cli.client import ApiClient, unexpected
+
+FINAL_STATUSES = {"completed", "failed", "rejected"}
+ID_HASH_SHOWN = 12  # characters of the keyed hash: enough to tell identifiers apart on screen
+
+
+def fetch_receipt(client: ApiClient, request_id: str) -> dict[str, Any]:
+    answer = client.receipt(request_id)
+    if answer.status != 200 or not isinstance(answer.body, dict):
+        raise unexpected(answer)
+    return answer.body
+
+
+def is_final(receipt: dict[str, Any]) -> bool:
+    """Nothing more will happen: a final status, or every pair answered and none to be retried
+    (a partially_completed request whose failures are refusals)."""
+    if receipt.get("status") in FINAL_STATUSES:
+        return True
+    outcomes = [o.get("outcome") for items in receipt.get("vendors", {}).values() for o in items]
+    return not receipt.get("awaiting") and not any(outcome in RETRYABLE for outcome in outcomes)
+
+
+def print_receipt(console: Console, receipt: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(receipt, indent=2))
+    else:
+        console.print(receipt_view(receipt))
+
+
+def watch(
+    client: ApiClient, console: Console, request_id: str, interval_s: float, timeout_s: float
+) -> dict[str, Any]:
+    """The receipt once final, or the last one at the timeout. A terminal sees its table redrawn at
+    every poll (then cleared: the caller prints what it returns); anything else, nothing meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    receipt = fetch_receipt(client, request_id)
+    with Live(receipt_view(receipt), console=console, auto_refresh=False, transient=True) as live:
+        while not is_final(receipt) and time.monotonic() + interval_s <= deadline:
+            time.sleep(interval_s)
+            receipt = fetch_receipt(client, request_id)
+            live.update(receipt_view(receipt), refresh=True)
+    return receipt
+
+
+def receipt_view(receipt: dict[str, Any]) -> Group:
+    title = Text.assemble(
+        (str(receipt.get("request_id")), "bold"),
+        "  ",
+        (str(receipt.get("status")), _status_style(receipt)),
+        f"  {receipt.get('action') or ''}, created {receipt.get('created_at') or '-'}",
+    )
+    table = Table(
+        "vendor", "identifier", "id hash", "outcome", "reason", "HTTP", "tries", "completed", box=None
+    )
+    for vendor, outcomes in receipt.get("vendors", {}).items():
+        for o in outcomes:
+            table.add_row(
+                vendor,
+                Text(str(o.get("identifier"))),
+                str(o.get("id_hash") or "")[:ID_HASH_SHOWN],
+                Text(str(o.get("outcome")), _outcome_style(o.get("outcome"))),
+                Text(o.get("reason") or ""),
+                str(o.get("last_http_status") or "-"),
+                str(o.get("attempts", 0)),
+                o.get("completed_at") or "-",
+            )
+    for pair in receipt.get("awaiting", []):
+        identifier, id_hash = str(pair.get("identifier")), str(pair.get("id_hash"))[:ID_HASH_SHOWN]
+        table.add_row(
+            pair.get("vendor"), Text(identifier), id_hash, Text("awaiting", "yellow"), "", "-", "0", "-"
+        )
+    for vendor, reason in receipt.get("skipped", {}).items():
+        table.add_row(vendor, "-", "-", Text("skipped", "dim"), Text(str(reason)), "-", "0", "-")
+    parts: list[Any] = [title, table]
+    for error in receipt.get("errors", []):
+        parts.append(Text(f"rejected: {error.get('field')}: {error.get('reason')}", "red"))
+    return Group(*parts)
+
+
+def _outcome_style(outcome: Any) -> str:
+    if outcome == Outcome.SKIPPED:
+        return "dim"
+    if outcome in SUCCESSES:
+        return "green"
+    return "yellow" if outcome in RETRYABLE else "red"
+
+
+def _status_style(receipt: dict[str, Any]) -> str:
+    status = receipt.get("status")
+    return {"completed": "green", "failed": "red", "rejected": "red"}.get(status, "yellow")
