@@ -5,6 +5,7 @@ identifiers a vendor does not serve cost that vendor no write at all."""
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -77,3 +78,35 @@ def test_a_vendor_batch_costs_at_most_one_ledger_call_a_record_and_skipped_ids_n
         ("guid", "skipped"),
     ]
     assert not [a for a in receipt["awaiting"] if a["vendor"] == "dfinery"]
+
+
+def test_every_bulk_item_says_its_position_and_a_refused_one_its_request_id(relay):
+    bulk = [
+        {"request_id": "fine-1", "identity": person(1)},
+        {"request_id": "bad-2", "identity": {"email": "not an email"}},
+        {"identity": {"phone_number": "12"}},
+    ]
+    status, answer = relay.post({"requests": bulk})
+    assert status == 207
+    assert [(r["index"], r["status"], r.get("request_id")) for r in answer["results"]] == [
+        (0, 202, "fine-1"),
+        (1, 400, "bad-2"),
+        (2, 400, None),  # it named none: its position says which it was
+    ]
+
+
+def test_a_bulk_running_out_of_time_answers_what_it_accepted_and_begins_nothing_more(relay, monkeypatch):
+    import erasure.handlers.intake as intake_handler
+
+    clock = iter([0.0, 0.0, 30.0])  # begun at 0 s; the second chunk would start at 30 s
+    monkeypatch.setattr(intake_handler, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    bulk = [{"request_id": f"late-{n}", "identity": person(n)} for n in range(150)]
+    status, answer = relay.post({"requests": bulk})
+
+    assert status == 207
+    statuses = [r["status"] for r in answer["results"]]
+    assert statuses == [202] * 100 + [503] * 50
+    assert answer["results"][120]["request_id"] == "late-120"
+    assert "resubmit" in answer["results"][120]["message"]
+    assert sum(relay.waiting(v) for v in VENDORS) == 100 * len(VENDORS)  # nothing of the rest sent
+    assert relay.get("late-120")[0] == 404  # nor recorded: a resubmission starts it afresh

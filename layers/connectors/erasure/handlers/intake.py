@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,6 +30,10 @@ from erasure.request import (
 from erasure.vendors import CONNECTORS
 
 MAX_BULK_REQUESTS = 1000
+BULK_CHUNK = 100  # the requests of a bulk recorded and fanned out together (one transaction)
+# A bulk chunk is begun only this many seconds into the call: API Gateway answers 504 at 29 s.
+BULK_TIME_BUDGET_S = 20.0
+NOT_BEGUN = "not begun within the time API Gateway allows a call: resubmit it"
 KNOWN_VENDORS = frozenset(CONNECTORS)
 
 
@@ -60,18 +65,32 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
             raise InvalidRequest(
                 [FieldError("requests", f"must be a list of 1 to {MAX_BULK_REQUESTS} requests")]
             )
-        answers: list[dict[str, Any]] = [{} for _ in requests]
+        started = time.monotonic()
+        answers: list[dict[str, Any]] = [{"index": index} for index in range(len(requests))]
         valid = []
         for index, item in enumerate(requests):
             try:
                 valid.append((index, parse(item, known_vendors=KNOWN_VENDORS)))
             except InvalidRequest as invalid:
-                answers[index] = {"status": 400, "errors": [e.as_dict() for e in invalid.errors]}
-        for (index, _), answer in zip(valid, intake.submit_many([r for _, r in valid]), strict=True):
-            if isinstance(answer, ConflictingRequest):
-                answers[index] = {"status": 409, **http_answers.conflict(str(answer))}
-            else:
-                answers[index] = {"status": 202, **answer}
+                stated = request_id_or_none(item)
+                answers[index].update(
+                    status=400,
+                    errors=[e.as_dict() for e in invalid.errors],
+                    **({"request_id": stated} if stated else {}),
+                )
+        # In chunks, so that a bulk API Gateway would cut off at 29 s answers instead: what was
+        # accepted as accepted, what was not yet begun as 503 "resubmit" (never the reverse).
+        for start in range(0, len(valid), BULK_CHUNK):
+            chunk = valid[start : start + BULK_CHUNK]
+            if time.monotonic() - started > BULK_TIME_BUDGET_S:
+                for index, request in chunk:
+                    answers[index].update(status=503, request_id=request.request_id, message=NOT_BEGUN)
+                continue
+            for (index, _), answer in zip(chunk, intake.submit_many([r for _, r in chunk]), strict=True):
+                if isinstance(answer, ConflictingRequest):
+                    answers[index].update(status=409, **http_answers.conflict(str(answer)))
+                else:
+                    answers[index].update(status=202, **answer)
         accepted = all(a["status"] == 202 for a in answers)
         return http_answers.json_response(202 if accepted else 207, {"results": answers})
 
