@@ -19,8 +19,9 @@ def test_each_vendor_has_its_function_queue_dead_letters_secret_and_alarm(vendor
     function = resource(vendor, "Function")
     assert function["CodeUri"] == f"functions/{vendor}/"
     queue_event = function["Events"]["Queue"]["Properties"]
-    # The queue runs as many invocations at once as the connector paces its share for.
+    # Queue and API together run at most as many invocations as the connector paces its share for.
     assert queue_event["ScalingConfig"]["MaximumConcurrency"] == CONNECTORS[vendor].queue_concurrency
+    assert function["ReservedConcurrentExecutions"] == CONNECTORS[vendor].max_invocations
     assert function["Environment"]["Variables"][f"{vendor.upper()}_SECRET_ID"]
     assert function["Events"]["Api"]["Properties"]["Path"] == f"/v1/vendors/{vendor}/deletions"
     assert resource(vendor, "Queue")["RedrivePolicy"]["maxReceiveCount"] == 20

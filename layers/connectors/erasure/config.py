@@ -62,13 +62,14 @@ def load_vendor_settings(
 def invocation_rate(connector: Connector, operation: Operation, env: Mapping[str, str] = os.environ) -> float:
     """One invocation's calls a minute for an operation: the vendor's limit for the account
     (<VENDOR>_<OP>_LIMIT_PER_MINUTE, default the documented one) times the share the relay may
-    use (<VENDOR>_<OP>_RATE_SHARE), split between the `queue_concurrency` invocations at once."""
+    use (<VENDOR>_<OP>_RATE_SHARE), split between the most invocations that can run at once,
+    from the queue and the API route together (the function's reserved concurrency)."""
     prefix = f"{connector.name}_{operation.key}".upper()
     limit = _number(env, f"{prefix}_LIMIT_PER_MINUTE", operation.requests_per_minute, float, allow_zero=True)
     share = _number(env, f"{prefix}_RATE_SHARE", operation.rate_share, float)
     if share > 1:
         raise ConfigError(f"{prefix}_RATE_SHARE must be a fraction of the limit, at most 1")
-    return limit * share / connector.queue_concurrency
+    return limit * share / connector.max_invocations
 
 
 def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret) -> bytes:

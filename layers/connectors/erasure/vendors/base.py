@@ -61,9 +61,16 @@ class Connector:
     host_variable: ClassVar[str | None] = None  # or the setting naming an instance among `hosts`
     hosts: ClassVar[Mapping[str, str]] = {}
     default_concurrency: ClassVar[int] = 4  # calls in flight at once within one invocation
-    # Invocations at once: the queue's ScalingConfig.MaximumConcurrency in template.yaml, which a
-    # test holds equal to this; each invocation paces itself to its share of every rate limit.
+    # Invocations at once: the queue's ScalingConfig.MaximumConcurrency, and the function's
+    # ReservedConcurrentExecutions, which leaves `api_concurrency` more for its API route (a test
+    # holds template.yaml to both). Each invocation paces itself to its share of every rate
+    # limit, so no mix of queue and API traffic can exceed one.
     queue_concurrency: ClassVar[int] = 2
+    api_concurrency: ClassVar[int] = 1
+
+    @property
+    def max_invocations(self) -> int:
+        return self.queue_concurrency + self.api_concurrency
 
     def operation_for(self, action: Action) -> Operation | None:
         return next((op for op in self.operations if op.action is action), None)
