@@ -51,7 +51,7 @@ demo-stack: $(VENV)/.installed
 
 # Figures (throughput, bulk intake time) printed, never asserted.
 bench: $(VENV)/.installed
-	$(PY) -m tools.benchmark
+	$(PY) -m tools.bench
 
 # The fault suite with 500 people and the hostile-input suite with 1,000 examples a handler:
 # prints the figures (false receipts, lost identifiers, re-sends, escaped exceptions).

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 SQS_BATCH = 10  # SendMessageBatch maximum
@@ -22,14 +23,19 @@ class FanOutFailed(RuntimeError):
         self.request_ids = request_ids or []
 
 
+# Our requests are built by code, not typed by people: botocore's check of every parameter
+# against the model was a fifth of a bulk intake's CPU.
+TRUSTED_CALLS = Config(parameter_validation=False)
+
+
 def dynamodb_client() -> Any:
     # A client, not boto3.resource("dynamodb"): the resource model costs ~60 ms more at cold start.
-    return boto3.client("dynamodb")
+    return boto3.client("dynamodb", config=TRUSTED_CALLS)
 
 
 def sqs_batch_sender():
     """send_batch(queue_url, bodies): every body accepted by the queue, or FanOutFailed."""
-    client = boto3.client("sqs")
+    client = boto3.client("sqs", config=TRUSTED_CALLS)
 
     def send_batch(queue_url: str, bodies: list[str]) -> None:
         for start in range(0, len(bodies), SQS_BATCH):
