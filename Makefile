@@ -8,7 +8,10 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint template unit demo demo-stack bench soak clean
+.PHONY: help test lint template unit demo demo-stack bench soak clean
+
+help:  ## what each target does
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
 $(VENV)/.installed: requirements-dev.txt layers/connectors/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,39 +25,39 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	touch $@
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff check and format
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-template: $(VENV)/.installed $(SAM_VENV)/.installed
+template: $(VENV)/.installed $(SAM_VENV)/.installed  ## cfn-lint, sam validate --lint, sam build
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 	$(SAM) build --region $(AWS_DEFAULT_REGION)
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed  ## pytest only
 	$(PY) -m pytest
 
 # Everything CI checks: lint, template checks and a real `sam build`, then the whole test suite.
-test: lint template unit
+test: lint template unit  ## everything CI runs: lint, template, unit
 
 
-clean:
+clean:  ## remove build and cache folders
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
 
 # The main job, locally: sandbox vendors, moto, the template's API and queues; one deletion.
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed  ## the main job locally: one deletion through the whole stack
 	$(PY) -m tools.demo
 
 # The same, then the stack keeps running on 127.0.0.1:3000 for curl until Ctrl-C.
-demo-stack: $(VENV)/.installed
+demo-stack: $(VENV)/.installed  ## the demo, then the stack keeps serving on 127.0.0.1:3000
 	$(PY) -m tools.demo --serve
 
 # Figures (throughput, bulk intake time) printed, never asserted.
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed  ## figures with their targets (never asserted)
 	$(PY) -m tools.bench
 
 # The fault suite with 500 people and the hostile-input suite with 1,000 examples a handler:
 # prints the figures (false receipts, lost identifiers, re-sends, escaped exceptions).
-soak: $(VENV)/.installed
+soak: $(VENV)/.installed  ## the fault and hostile-input suites at size
 	SOAK_PEOPLE=500 HOSTILE_EXAMPLES=1000 $(PY) -m pytest -q -p no:cacheprovider \
 		tests/functions/test_faults.py tests/functions/test_hostile_input.py

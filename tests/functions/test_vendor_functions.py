@@ -8,7 +8,7 @@ import pytest
 from werkzeug import Response
 
 from erasure.config import ConfigError
-from tests.helpers import SAMPLE_BODY, VENDORS, FakeContext, answer_success, event
+from tests.helpers import CREDENTIALS, SAMPLE_BODY, VENDORS, FakeContext, answer_success, event
 
 DFINERY = "/api/v1/identities/delete"
 
@@ -152,3 +152,24 @@ def test_a_malformed_secret_fails_the_cold_start_naming_its_fields(vendor_functi
     )
     with pytest.raises(ConfigError, match=r"INSIDER_SECRET_ID lacks non-empty field.*request_token"):
         vendor_function("insider")
+
+
+def test_a_rotated_credential_is_used_once_the_cached_secret_expires(vendor_function, httpserver):
+    from aws_lambda_powertools.utilities import parameters
+
+    httpserver.expect_request(DFINERY).respond_with_handler(answer_success)
+    handler = vendor_function("dfinery").lambda_handler
+    handler(api_event("dfinery", {"identity": {"external_id": "u1"}}), FakeContext())
+    rotated = {"service_id": "svc-2", "access_token": "rotated-token"}
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId="dfinery-credentials", SecretString=json.dumps(rotated)
+    )
+    parameters.clear_caches()  # what SECRET_MAX_AGE_S seconds do in a warm container
+    handler(api_event("dfinery", {"identity": {"external_id": "u2"}}), FakeContext())
+
+    (first, _), (second, _) = httpserver.log
+    # (The access_token header is not seen here: the test server drops names with underscores.)
+    assert (first.args["service_id"], second.args["service_id"]) == (
+        CREDENTIALS["dfinery"]["service_id"],
+        "svc-2",
+    )

@@ -36,21 +36,32 @@ class VendorSettings:
     options: Mapping[str, Any] = field(default_factory=dict)  # Connector.options()
 
 
+# A rotated credential is used within this many seconds, without a redeploy or a new container.
+SECRET_MAX_AGE_S = 300
+
+
 def read_json_secret(secret_id: str) -> Any:
     # Imported here: parameters pulls in boto3, which only the cold start should pay for.
     from aws_lambda_powertools.utilities.parameters import get_secret
 
-    return get_secret(secret_id, transform="json")
+    # Powertools caches the value for max_age seconds, so this is cheap to call per invocation.
+    return get_secret(secret_id, transform="json", max_age=SECRET_MAX_AGE_S)
+
+
+def vendor_credentials(
+    connector: Connector, env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret
+) -> dict[str, str]:
+    """The connector's credentials, from the secret its <VENDOR>_SECRET_ID names."""
+    return _secret_fields(env, connector.secret_variable, connector.credential_fields, read_secret)
 
 
 def load_vendor_settings(
     connector: Connector, env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret
 ) -> VendorSettings:
     prefix = connector.name.upper()
-    credentials = _secret_fields(env, connector.secret_variable, connector.credential_fields, read_secret)
     return VendorSettings(
         base_url=connector.base_url(env),
-        credentials=credentials,
+        credentials=vendor_credentials(connector, env, read_secret),
         concurrency=_number(env, f"{prefix}_CONCURRENCY", connector.default_concurrency, int),
         rates={op.key: invocation_rate(connector, op, env) for op in connector.operations},
         connect_timeout=_number(env, "HTTP_CONNECT_TIMEOUT", 3.05, float),

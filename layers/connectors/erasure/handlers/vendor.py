@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -17,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from erasure.config import load_hash_key, load_vendor_settings
+from erasure.config import load_hash_key, load_vendor_settings, vendor_credentials
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import RetryScheduler, entry_point, read_request, receive_count
 from erasure.ledger import Ledger
@@ -48,6 +49,8 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
             if not connector.skip_reason(r.action, i)
         ]
         prior = ledger.prior_outcomes(vendor, served) if ledger and served else {}
+        # Rotated credentials take effect within SECRET_MAX_AGE_S (the secret is cached that long).
+        relay.settings = replace(relay.settings, credentials=vendor_credentials(connector, env))
         return relay.run(requests, remaining_ms, prior)
 
     def record_results(attempts: list[tuple[list[IdentifierResult], str]], write_skipped: bool) -> None:
