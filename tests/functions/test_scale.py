@@ -4,6 +4,7 @@ identifiers a vendor does not serve cost that vendor no write at all."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from types import SimpleNamespace
 
@@ -95,18 +96,29 @@ def test_every_bulk_item_says_its_position_and_a_refused_one_its_request_id(rela
     ]
 
 
-def test_a_bulk_running_out_of_time_answers_what_it_accepted_and_begins_nothing_more(relay, monkeypatch):
+@pytest.mark.parametrize(
+    ("clock", "begun_chunks"),
+    [
+        ([0.0, 0.0, 30.0, 30.0], 1),  # the first chunk ends past the deadline: nothing more begins
+        ([0.0, 0.0, 6.0, 6.0, 12.0, 12.0], 2),  # 6 s chunks: a third, begun at 12 s, might not end by 20
+    ],
+)
+def test_a_bulk_running_out_of_time_answers_what_it_accepted_and_begins_nothing_more(
+    relay, monkeypatch, clock, begun_chunks
+):
     import erasure.handlers.intake as intake_handler
 
-    clock = iter([0.0, 0.0, 30.0])  # begun at 0 s; the second chunk would start at 30 s
-    monkeypatch.setattr(intake_handler, "time", SimpleNamespace(monotonic=lambda: next(clock)))
-    bulk = [{"request_id": f"late-{n}", "identity": person(n)} for n in range(150)]
+    # time.monotonic(): the bulk's start, then each chunk's start (and end, if begun); then stands still
+    ticks = itertools.chain(clock, itertools.repeat(clock[-1]))
+    monkeypatch.setattr(intake_handler, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    bulk = [{"request_id": f"late-{n}", "identity": person(n)} for n in range(250)]
     status, answer = relay.post({"requests": bulk})
 
     assert status == 207
+    accepted = 100 * begun_chunks
     statuses = [r["status"] for r in answer["results"]]
-    assert statuses == [202] * 100 + [503] * 50
-    assert answer["results"][120]["request_id"] == "late-120"
-    assert "resubmit" in answer["results"][120]["message"]
-    assert sum(relay.waiting(v) for v in VENDORS) == 100 * len(VENDORS)  # nothing of the rest sent
-    assert relay.get("late-120")[0] == 404  # nor recorded: a resubmission starts it afresh
+    assert statuses == [202] * accepted + [503] * (250 - accepted)
+    assert answer["results"][220]["request_id"] == "late-220"
+    assert "resubmit" in answer["results"][220]["message"]
+    assert sum(relay.waiting(v) for v in VENDORS) == accepted * len(VENDORS)  # nothing of the rest sent
+    assert relay.get("late-220")[0] == 404  # nor recorded: a resubmission starts it afresh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -183,6 +184,18 @@ def test_invoke_reuses_one_warm_worker(runtime):
     assert second_seen["context"]["aws_request_id"] == second.request_id
 
 
+def test_report_line_gives_the_peak_memory_like_lambda(tmp_path):
+    log = tmp_path / "functions.log"
+    with log.open("w") as logs, LocalRuntime(TEMPLATE, secrets=SECRETS, logs=logs) as running:
+        assert running.invoke("EchoFunction", {"n": 1}).ok
+        peaks = running.peak_memory_mb()
+
+    report = next(line for line in log.read_text().splitlines() if line.startswith("REPORT"))
+    used = int(re.search(r"\tMax Memory Used: (\d+) MB$", report).group(1))
+    assert 5 < used < 256  # a Python process, well under the fixture's MemorySize
+    assert peaks == {"EchoFunction": used}
+
+
 def test_timeout_reports_sandbox_timedout_and_the_next_invoke_gets_a_fresh_worker(runtime):
     timed_out = runtime.invoke("SleepyFunction", {"seconds": 30})
     after = runtime.invoke("SleepyFunction", {"seconds": 0})
@@ -329,3 +342,25 @@ def test_disabled_and_unsupported_events_get_no_mapping(runtime):
     assert [(s.function_id, s.queue) for s in runtime.sqs_sources] == [
         ("QueueWorkerFunction", {"Fn::GetAtt": ["WorkQueue", "Arn"]})
     ]
+
+
+def test_local_dynamodb_transactions_still_roll_back_whole(runtime):
+    """The local moto server copies a table once per transaction (tools/sam_local/moto_server.py),
+    not once per item: a refused condition must still undo every write of the transaction."""
+    dynamodb, table = runtime.client("dynamodb"), runtime.ref("LedgerTable")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "kept"}, "v": {"S": "before"}})
+    put_if_new = {"ConditionExpression": "attribute_not_exists(pk)", "TableName": table}
+    writes = [{"Put": {"TableName": table, "Item": {"pk": {"S": f"new-{n}"}}}} for n in range(5)] + [
+        {"Put": {**put_if_new, "Item": {"pk": {"S": "kept"}, "v": {"S": "after"}}}}
+    ]
+
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=writes)
+
+    def stored(key: str):
+        return dynamodb.get_item(TableName=table, Key={"pk": {"S": key}}).get("Item")
+
+    assert [stored(f"new-{n}") for n in range(5)] == [None] * 5
+    assert stored("kept")["v"]["S"] == "before"
+    dynamodb.transact_write_items(TransactItems=writes[:5])  # and a good one still lands
+    assert all(stored(f"new-{n}") for n in range(5))

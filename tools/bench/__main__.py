@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(("vendor ceilings under queue and API traffic", ceilings(cpu.KEY)))
     if not args.quick:
         progress("a 1,000-request bulk through the local stack")
-        sections.append(("the local stack", bulk_on_local_stack()))
+        sections.append(("the local stack", bulk_on_local_stack(progress=progress)))
     for title, figures in sections:
         print(table(title, figures))
     print(relay_throughput(progress))

@@ -150,11 +150,28 @@ class FunctionWorker:
             result = self._invoke(request_id, event)
             duration_ms = (time.monotonic() - started) * 1000
             self._log(f"END RequestId: {request_id}")
+            peak = self.peak_memory_mb()
             self._log(
                 f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
                 f"Memory Size: {self.spec.memory_mb} MB"
+                + (f"\tMax Memory Used: {peak} MB" if peak is not None else "")
             )
             return result
+
+    def peak_memory_mb(self) -> int | None:
+        """The process's peak resident memory (Linux's VmHWM), as Lambda's "Max Memory Used"
+        reports it for an instance; None when no process runs or the system does not say."""
+        process = self._process
+        if process is None:
+            return None
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):  # "VmHWM:    65012 kB"
+                return -(-int(line.split()[1]) // 1024)
+        return None
 
     def stop(self) -> None:
         with self._lock:

@@ -12,11 +12,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 from tools.sam_local.template import _LOCAL_RESOURCE_TYPES, ACCOUNT_ID, LOG, Stack, referenced_ids
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "AKIALOCALTESTING0000",
@@ -170,14 +173,18 @@ def _create_secret(client: Any, name_base: str, properties: Mapping[str, Any], v
 
 
 def start_moto_server(port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
-    """A moto server in its own process (so each runtime has its own state); (process, url)."""
+    """A moto server in its own process (so each runtime has its own state); (process, url).
+
+    It is moto with one fix (tools/sam_local/moto_server.py): transactions that do not slow as the
+    ledger fills."""
     port = port or _free_port()
     with tempfile.TemporaryFile() as log:  # the server keeps its own handle on it
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "tools.sam_local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=REPO_ROOT,  # where `tools` is importable from
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and process.poll() is None:

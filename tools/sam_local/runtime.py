@@ -152,6 +152,13 @@ class LocalRuntime:
         """Invoke a function in its warm worker (started on first use)."""
         return self._worker(logical_id).invoke(event)
 
+    def peak_memory_mb(self) -> dict[str, int]:
+        """Each running function's peak memory so far (MB), as Lambda reports "Max Memory Used"."""
+        with self._workers_lock:
+            workers = dict(self._workers)
+        peaks = {logical_id: worker.peak_memory_mb() for logical_id, worker in workers.items()}
+        return {logical_id: peak for logical_id, peak in peaks.items() if peak is not None}
+
     def sample_event(self, logical_id: str, trigger: str, body: Any) -> dict[str, Any]:
         """The function's `trigger` (sqs or api) event carrying `body`, as this stack delivers it."""
         return sample_event(self.stack, self._spec(logical_id), self.routes, trigger, body)

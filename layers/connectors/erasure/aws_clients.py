@@ -33,9 +33,11 @@ def dynamodb_client() -> Any:
     return boto3.client("dynamodb", config=TRUSTED_CALLS)
 
 
-def sqs_batch_sender():
-    """send_batch(queue_url, bodies): every body accepted by the queue, or FanOutFailed."""
-    client = boto3.client("sqs", config=TRUSTED_CALLS)
+def sqs_batch_sender(in_flight: int):
+    """send_batch(queue_url, bodies): every body accepted by the queue, or FanOutFailed.
+    Safe to call from `in_flight` threads at once, each with its own connection."""
+    pool = Config(max_pool_connections=in_flight)  # botocore's default 10 would drop the rest's
+    client = boto3.client("sqs", config=TRUSTED_CALLS.merge(pool))
 
     def send_batch(queue_url: str, bodies: list[str]) -> None:
         for start in range(0, len(bodies), SQS_BATCH):
