@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -13,6 +15,18 @@ from erasure.request import Identifier
 # POWERTOOLS_METRICS_NAMESPACE (set in template.yaml), so tests and functions share one setup.
 logger = Logger()
 metrics = Metrics()
+
+
+@contextmanager
+def correlated(request_id: str) -> Iterator[None]:
+    """Every log line within carries `correlation_id`: the caller's request_id, the same in the
+    intake, vendor and status functions, so one query finds a request's whole path. Lines about
+    many requests at once (a vendor call, a batch's ledger write) carry `request_ids` instead."""
+    logger.set_correlation_id(request_id)
+    try:
+        yield
+    finally:
+        logger.set_correlation_id(None)  # a None key is left out of the line
 
 
 class IdentifierHasher:

@@ -227,7 +227,12 @@ def _read(connector: Connector, operation: Operation, answer, targets: list[Targ
     except Exception as error:  # a vendor answer must never crash the batch
         # The type only: a traceback could quote the identifier.
         logger.error(
-            "unreadable vendor answer", extra={"vendor": connector.name, "error": type(error).__name__}
+            "unreadable vendor answer",
+            extra={
+                "vendor": connector.name,
+                "error": type(error).__name__,
+                "request_ids": sorted({t.request.request_id for t in targets}),
+            },
         )
         verdicts = []
     if len(verdicts) != len(targets):

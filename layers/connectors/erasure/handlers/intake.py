@@ -18,7 +18,7 @@ from erasure.handlers import http_answers
 from erasure.handlers.sqs import delivery_id, entry_point, read_request
 from erasure.intake import SENDERS, Intake, Routing
 from erasure.ledger import ConflictingRequest, Ledger
-from erasure.observability import IdentifierHasher, logger, metrics
+from erasure.observability import IdentifierHasher, correlated, logger, metrics
 from erasure.request import (
     FieldError,
     InvalidRequest,
@@ -57,6 +57,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         if key and isinstance(body, dict) and body.get("request_id") not in (None, key):
             raise InvalidRequest([FieldError("request_id", "differs from the Idempotency-Key header")])
         request = parse(body, default_request_id=key, known_vendors=KNOWN_VENDORS)
+        logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         return http_answers.json_response(202, intake.submit(request))
 
     def submit_bulk(body: dict) -> Response:
@@ -105,17 +106,17 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         except InvalidRequest as invalid:
             # Kept in the ledger with its reasons; retrying cannot fix it, so it is not retried.
             request_id = _stated_request_id(record) or delivery_id(record)
-            ledger.reject(request_id, invalid.errors)
-            logger.warning("intake message rejected", extra={"request_id": request_id})
+            with correlated(request_id):
+                ledger.reject(request_id, invalid.errors)
+                logger.warning("intake message rejected")
             metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
             return
-        try:
-            intake.submit(request)
-        except ConflictingRequest:
-            logger.warning(
-                "request_id reused for a different request", extra={"request_id": request.request_id}
-            )
-            metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
+        with correlated(request.request_id):
+            try:
+                intake.submit(request)
+            except ConflictingRequest:
+                logger.warning("request_id reused for a different request")
+                metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
 
     def handle_sqs(event: dict, context: Any) -> dict:
         return process_partial_response(event, record_handler, processor, context)

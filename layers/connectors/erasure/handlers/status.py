@@ -25,8 +25,12 @@ def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
 
     @app.get("/v1/deletions/<request_id>")
     def get_deletion(request_id: str) -> Response:
-        # An id that could never have been accepted is not looked up (DynamoDB would refuse it).
-        receipt = ledger.receipt(request_id) if is_request_id(request_id) else None
+        # An id that could never have been accepted is not looked up (DynamoDB would refuse it),
+        # nor logged.
+        if not is_request_id(request_id):
+            return http_answers.no_such_request()
+        logger.set_correlation_id(request_id)  # for the rest of this invocation
+        receipt = ledger.receipt(request_id)
         if receipt is None:
             return http_answers.no_such_request()
         return http_answers.json_response(200, receipt)

@@ -22,7 +22,7 @@ from erasure.config import load_hash_key, load_vendor_settings, vendor_credentia
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import RetryScheduler, entry_point, read_request, receive_count
 from erasure.ledger import Ledger
-from erasure.observability import IdentifierHasher, logger, metrics
+from erasure.observability import IdentifierHasher, correlated, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, InvalidRequest, parse
@@ -59,14 +59,11 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         writes = []
         for results, attempt_id in attempts:
             for result in results:
-                logger.info(
-                    "identifier outcome",
-                    extra={
-                        "request_id": result.request_id,
-                        "settled": result.settled,
-                        **outcome_view(result, hasher),
-                    },
-                )
+                with correlated(result.request_id):
+                    logger.info(
+                        "identifier outcome",
+                        extra={"settled": result.settled, **outcome_view(result, hasher)},
+                    )
                 if not result.settled and (write_skipped or result.verdict.outcome is not Outcome.SKIPPED):
                     writes.append((result, attempt_id))
         if ledger and writes:
@@ -83,6 +80,7 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         event = app.current_event
         key = (event.headers or {}).get("idempotency-key")
         request = parse(http_answers.request_body(event), default_request_id=key)
+        logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         context = app.lambda_context
         (results,) = run([request], context.get_remaining_time_in_millis)
         record_results([(results, f"api:{context.aws_request_id}")], write_skipped=True)
@@ -110,7 +108,8 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
             )
             unrecorded = None
         except Exception as error:  # the ledger unreachable: every record is retried, nothing lost
-            logger.exception("outcomes not recorded")
+            request_ids = sorted({r.request_id for r in valid.values()})
+            logger.exception("outcomes not recorded", extra={"request_ids": request_ids})
             unrecorded = type(error).__name__
 
         def record_handler(record: SQSRecord) -> None:
@@ -123,13 +122,14 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
                 )
                 metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
                 return
-            if unrecorded:
-                raise RetryLater(f"outcomes not recorded ({unrecorded})")
-            retry = [r for r in results[record.message_id] if not r.verdict.outcome.is_final]
-            if retry:
-                scheduler.delay(record, retry)
-                outcomes = sorted({str(r.verdict.outcome) for r in retry})
-                raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
+            with correlated(outcome.request_id):
+                if unrecorded:
+                    raise RetryLater(f"outcomes not recorded ({unrecorded})")
+                retry = [r for r in results[record.message_id] if not r.verdict.outcome.is_final]
+                if retry:
+                    scheduler.delay(record, retry)
+                    outcomes = sorted({str(r.verdict.outcome) for r in retry})
+                    raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
 
         return process_partial_response(event, record_handler, processor, context)
 
