@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSRequest
 
 from erasure.config import SANDBOX_URL_VARIABLE
 from tools.local_secrets import sandbox_secrets
+from tools.ports import PortInUse
 from tools.sam_local import LocalRuntime
 from tools.sam_local.sigv4 import LOCAL_CALLER
 from tools.vendor_sandbox import DEFAULT_PEOPLE, VendorSandbox, seed_of
@@ -146,7 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_port = args.api_port if args.api_port is not None else (3000 if args.serve else 0)
     sandbox_port = args.sandbox_port if args.sandbox_port is not None else (8700 if args.serve else 0)
     Path(args.logs).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return demo(args, api_port, sandbox_port)
+    except PortInUse as error:
+        option = "--sandbox-port" if error.port == sandbox_port else "--api-port"
+        print(f"demo: {error}: stop what holds it, or choose another with {option}", file=sys.stderr)
+        return 2
 
+
+def demo(args: argparse.Namespace, api_port: int, sandbox_port: int) -> int:
     with open(args.logs, "w") as logs, VendorSandbox(port=sandbox_port) as sandbox:
         sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE]))
         # moto, which plays DynamoDB here, is not thread-safe: one ledger transaction at a time.

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tools.ports import binding
 from tools.sam_local.functions import FunctionSpec, InvokeResult
 from tools.sam_local.sigv4 import KNOWN_CALLERS, Refusal, unrouted, verified_caller
 from tools.sam_local.template import ACCOUNT_ID, LOG, Stack, merge_globals
@@ -239,7 +240,8 @@ class ApiGateway:
         self.routes = routes
         self._invoke = invoke
         self._callers = callers
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _ApiRequestHandler)
+        with binding(port, "the local API"):
+            self._server = ThreadingHTTPServer(("127.0.0.1", port), _ApiRequestHandler)
         self._server.daemon_threads = True
         self._server.gateway = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

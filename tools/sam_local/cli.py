@@ -16,6 +16,7 @@ from typing import Any
 
 from tools import sam_local
 from tools.local_secrets import local_secrets
+from tools.ports import PortInUse
 from tools.sam_local.events import TRIGGERS
 from tools.sam_local.runtime import DEFAULT_REGION, DEFAULT_STACK_NAME, LocalRuntime
 from tools.sam_local.template import LOG, TemplateError
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except (TemplateError, OperatorError) as error:
         LOG.error("%s", error)
+        return 2
+    except PortInUse as error:
+        LOG.error("%s: stop what holds it, or choose another with --port", error)
         return 2
     except KeyboardInterrupt:
         LOG.info("stopped")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
+from tools.ports import PortInUse
 from tools.vendor_sandbox.server import DEFAULT_SEED, VendorSandbox
 
 
@@ -28,7 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with VendorSandbox(port=args.port) as sandbox:
+    try:
+        sandbox = VendorSandbox(port=args.port)
+    except PortInUse as error:
+        sys.exit(f"vendor sandbox: {error}: stop what holds it, or choose another with --port")
+    with sandbox:
         sandbox.seed(population)
         print(sandbox.url, flush=True)
         stop.wait()

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tools.ports import binding
 from tools.vendor_sandbox import admin
 from tools.vendor_sandbox.core import FAULT_KINDS, Fault, Reply, Request, Route, Vendor, require
 from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES
@@ -120,7 +121,8 @@ class VendorSandbox:
     def __init__(self, port: int = 0) -> None:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = _Server(self, port)
+        with binding(port, "the vendor sandbox"):
+            self._server = _Server(self, port)
         self._thread: threading.Thread | None = None
         self._fresh_state()
 
