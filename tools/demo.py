@@ -27,6 +27,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from erasure.config import SANDBOX_URL_VARIABLE
+from tools.erasure_cli.receipts import receipt_console, receipt_view
 from tools.local_secrets import sandbox_secrets
 from tools.ports import PortInUse
 from tools.sam_local import LocalRuntime
@@ -78,39 +79,6 @@ def wait_for_receipts(api: str, request_ids: list[str], timeout: float) -> dict[
         if done or time.monotonic() > deadline:
             return receipts
         time.sleep(0.5)
-
-
-def receipt_table(receipts: dict[str, dict[str, Any]]) -> str:
-    rows = [
-        ("request", "status", "vendor", "identifier", "id hash", "outcome", "HTTP", "tries", "completed at")
-    ]
-    for request_id, receipt in receipts.items():
-        for vendor, outcomes in receipt["vendors"].items():
-            for o in outcomes:
-                rows.append(
-                    (
-                        request_id,
-                        receipt["status"],
-                        vendor,
-                        o["identifier"],
-                        o["id_hash"][:12],
-                        o["outcome"],
-                        str(o["last_http_status"] or "-"),
-                        str(o["attempts"]),
-                        o["completed_at"] or "-",
-                    )
-                )
-        for vendor, reason in receipt["skipped"].items():
-            rows.append((request_id, receipt["status"], vendor, "-", "-", "skipped", "-", "0", reason))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
-        )
-        if n == 0:
-            lines.append("-" * (sum(widths) + 2 * len(widths) + 12))
-    return "\n".join(lines)
 
 
 def people(state: dict[str, Any]) -> str:
@@ -176,7 +144,9 @@ def demo(args: argparse.Namespace, api_port: int, sandbox_port: int) -> int:
             started = time.monotonic()
             receipts = wait_for_receipts(api, [r["request_id"] for r in answer["results"]], args.timeout)
             print(f"\nreceipts (GET /v1/deletions/<id>) after {time.monotonic() - started:.1f} s:\n")
-            print(receipt_table(receipts))
+            console = receipt_console()
+            for receipt in receipts.values():  # the operator CLI's table: one column per meaning
+                console.print(receipt_view(receipt), "")
             print("\nthe vendors' people before:\n" + people(before))
             print("\nand after:\n" + people(sandbox.state()))
             completed = all(r["status"] == "completed" for r in receipts.values())

@@ -18,7 +18,7 @@ from tools.erasure_cli.client import (
     resolve_target,
 )
 from tools.erasure_cli.people import add_person_arguments, person_from_flags, read_people
-from tools.erasure_cli.receipts import fetch_receipt, is_final, print_receipt, watch
+from tools.erasure_cli.receipts import fetch_receipt, is_final, print_receipt, receipt_console, watch
 from tools.erasure_cli.submit import DEFAULT_BULK_SIZE, SubmitStopped, print_results, submit_people
 
 EXIT_DONE, EXIT_NOT_ALL_DONE, EXIT_ERROR = 0, 1, 2
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    output, messages = Console(), Console(stderr=True)
+    output, messages = receipt_console(), Console(stderr=True)
     try:
         return _run(args, output, messages)
     except OperatorError as error:

@@ -8,6 +8,7 @@ vendors skipped with why, and the field errors of a rejected request.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -21,6 +22,12 @@ from tools.erasure_cli.client import ApiClient, unexpected
 
 FINAL_STATUSES = {"completed", "failed", "rejected"}
 ID_HASH_SHOWN = 12  # characters of the keyed hash: enough to tell identifiers apart on screen
+
+
+def receipt_console() -> Console:
+    """A terminal's own width; piped or in CI (rich would assume 80), wide enough that a receipt's
+    rows stay one line each."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def fetch_receipt(client: ApiClient, request_id: str) -> dict[str, Any]:
