@@ -17,6 +17,13 @@ import sys
 from collections.abc import Sequence
 
 import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 
 BATCH = 10
 ORIGINAL_MESSAGE_ID = "original_message_id"  # read by erasure.handlers.sqs.delivery_id
@@ -63,8 +70,22 @@ def _kept(message: dict) -> dict:
     return attributes
 
 
-def stack_queue_urls(stack: str, queue: str, endpoint_url: str | None) -> tuple[str, str]:
-    outputs = boto3.client("cloudformation", endpoint_url=endpoint_url).describe_stacks(StackName=stack)
+def stack_queue_urls(
+    stack: str, queue: str, session: boto3.Session, endpoint_url: str | None
+) -> tuple[str, str]:
+    cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
+    try:
+        outputs = cloudformation.describe_stacks(StackName=stack)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ValidationError":
+            raise
+        hint = (
+            " (the local stack has no CloudFormation: give --from and --to, the queue URLs that"
+            " `python -m tools.sam_local start` prints)"
+            if endpoint_url
+            else ""
+        )
+        raise SystemExit(f"redrive: no stack {stack} in {session.region_name}{hint}") from None
     values = {o["OutputKey"]: o["OutputValue"] for o in outputs["Stacks"][0].get("Outputs", [])}
     try:
         return values[f"{queue}DeadLetterQueueUrl"], values[f"{queue}QueueUrl"]
@@ -81,14 +102,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--to", dest="target", help="queue URL to send the messages back to")
     parser.add_argument("--max", type=int, default=None, help="move at most this many")
     parser.add_argument("--endpoint-url", default=None, help="an SQS endpoint, e.g. a local moto server")
+    parser.add_argument("--region", default=None, help="default: AWS_REGION, or your AWS config's")
     args = parser.parse_args(argv)
-    if args.stack and args.queue:
-        source, target = stack_queue_urls(args.stack, args.queue, args.endpoint_url)
-    elif args.source and args.target:
-        source, target = args.source, args.target
-    else:
+    if not (args.stack and args.queue) and not (args.source and args.target):
         parser.error("give --stack and --queue, or --from and --to")
-    moved = redrive(boto3.client("sqs", endpoint_url=args.endpoint_url), source, target, args.max)
+    try:
+        session = boto3.Session(region_name=args.region)
+        if args.stack and args.queue:
+            source, target = stack_queue_urls(args.stack, args.queue, session, args.endpoint_url)
+        else:
+            source, target = args.source, args.target
+        moved = redrive(session.client("sqs", endpoint_url=args.endpoint_url), source, target, args.max)
+    except NoRegionError:
+        raise SystemExit("redrive: no AWS region: give --region, or set AWS_REGION") from None
+    except NoCredentialsError:
+        raise SystemExit(
+            "redrive: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except EndpointConnectionError as error:
+        raise SystemExit(f"redrive: cannot reach {error.kwargs.get('endpoint_url')}") from None
+    except ClientError as error:
+        code, message = error.response["Error"].get("Code"), error.response["Error"].get("Message")
+        raise SystemExit(f"redrive: {error.operation_name}: {code}: {message}") from None
+    except BotoCoreError as error:
+        raise SystemExit(f"redrive: {error}") from None
     print(f"moved {moved} message(s) from {source} to {target}")
     return 0
 
