@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
@@ -25,19 +26,28 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 lint: $(VENV)/.installed  ## ruff check and format
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-template: $(VENV)/.installed $(SAM_VENV)/.installed  ## cfn-lint, sam validate --lint, sam build
+template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed  ## cfn-lint, checkov, sam validate --lint, sam build
 	$(VENV)/bin/cfn-lint template.yaml
+	# A security scan: any new finding fails; each accepted one is skipped in the template, with why.
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --quiet --compact --skip-download
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 	$(SAM) build --region $(AWS_DEFAULT_REGION)
 
 unit: $(VENV)/.installed  ## pytest only
 	$(PY) -m pytest
 
-# Everything CI checks: lint, template checks and a real `sam build`, then the whole test suite.
+# Everything CI checks: lint, template checks (checkov included) and a real `sam build`, then the
+# whole test suite.
 test: lint template unit  ## everything CI runs: lint, template, unit
 
 

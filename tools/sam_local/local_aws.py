@@ -41,8 +41,17 @@ def _error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", "")
 
 
+SERVICES = {
+    "AWS::SQS::Queue": "sqs",
+    "AWS::DynamoDB::Table": "dynamodb",
+    "AWS::SecretsManager::Secret": "secretsmanager",
+    "AWS::KMS::Key": "kms",
+}
+
+
 def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any]) -> None:
-    """Create (or find) the template's queues, tables and secrets on the local AWS endpoint."""
+    """Create (or find) the template's queues, tables, secrets and keys on the local AWS endpoint.
+    A key is only created (the others name it); nothing is encrypted locally."""
     local_ids = {
         logical_id
         for logical_id, resource in stack.resources.items()
@@ -59,7 +68,7 @@ def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any])
     for logical_id in order.static_order():
         resource = stack.resources[logical_id]
         kind = resource["Type"]
-        service = {"AWS::SQS::Queue": "sqs", "AWS::DynamoDB::Table": "dynamodb"}.get(kind, "secretsmanager")
+        service = SERVICES[kind]
         if service not in clients:
             clients[service] = _aws_client(service, endpoint_url, stack.region)
         properties = stack.resolve(resource.get("Properties") or {})
@@ -68,6 +77,9 @@ def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any])
             attributes = _create_queue(clients[service], stack.region, name_base, properties)
         elif kind == "AWS::DynamoDB::Table":
             attributes = _create_table(clients[service], name_base, properties)
+        elif kind == "AWS::KMS::Key":
+            key = clients[service].create_key(Description=properties.get("Description", name_base))
+            attributes = {"Ref": key["KeyMetadata"]["KeyId"], "Arn": key["KeyMetadata"]["Arn"]}
         else:
             value = _secret_string(logical_id, properties, secret_values)
             attributes = _create_secret(clients[service], name_base, properties, value)

@@ -79,7 +79,12 @@ def _is_intrinsic(value: Any) -> bool:
 
 _NO_VALUE = object()  # AWS::NoValue: the surrounding key or list item disappears
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_LOCAL_RESOURCE_TYPES = ("AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret")
+_LOCAL_RESOURCE_TYPES = (
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::KMS::Key",
+)
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
 
