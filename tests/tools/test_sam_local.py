@@ -142,7 +142,8 @@ def test_cli_invoke_of_a_raising_handler_prints_lambdas_error_and_fails():
     assert "[ERROR] ValueError: boom: None" in completed.stderr
 
 
-def test_cli_start_serves_the_api_until_sigterm():
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_cli_start_serves_the_api_until_stopped(stop, exit_code):
     port = free_port()
     server = subprocess.Popen(
         **cli_command("start", "--port", str(port), "--secrets", str(SECRETS)),
@@ -151,15 +152,16 @@ def test_cli_start_serves_the_api_until_sigterm():
     )
     try:
         status, _, body = wait_for(lambda: try_http("GET", f"http://127.0.0.1:{port}/items/7"))
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop)  # Ctrl-C is SIGINT
         _, log = server.communicate(timeout=30)
     finally:
         server.kill()
 
     assert status == 200
     assert json.loads(body)["event"]["pathParameters"] == {"id": "7"}
-    assert server.returncode == 0
+    assert server.returncode == exit_code
     assert "Mounted EchoFunction at http://127.0.0.1:" in log
+    assert log.rstrip().endswith("stopped") and "Traceback" not in log
 
 
 def try_http(method: str, url: str):

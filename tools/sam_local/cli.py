@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -124,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             result = runtime.invoke(args.function, event)
         print(json.dumps(result.payload))
         return 0 if result.ok else 1
+    interrupted = False
     with runtime:
         url = runtime.serve_api(args.port)
         for route in runtime.routes:
@@ -139,7 +139,12 @@ def _run(args: argparse.Namespace) -> int:
         for source in runtime.sqs_sources:
             LOG.info("Polling %s for %s", source.queue, source.function_id)
         LOG.info("AWS endpoint: %s  (Ctrl-C to stop)", runtime.endpoint_url)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-    return 0
+        terminated = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: terminated.set())
+        try:
+            terminated.wait()
+        except KeyboardInterrupt:  # Ctrl-C
+            interrupted = True
+        LOG.info("stopping: the API, the queue pollers, the functions and the AWS endpoint")
+    LOG.info("stopped")
+    return 130 if interrupted else 0

@@ -181,6 +181,8 @@ class LocalRuntime:
             self._pollers.append(SqsPoller(source, queue_arn, sqs, self.invoke, self.stack.region))
 
     def stop(self) -> None:
+        for poller in self._pollers:  # each ends its current long poll (≤ 1 s) at the same time
+            poller.stop(wait=False)
         for poller in self._pollers:
             poller.stop()
         self._pollers = []

@@ -122,9 +122,11 @@ class SqsPoller:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop polling; wait=False only asks, so that many pollers can wind down together."""
         self._stopping.set()
-        self._thread.join()
+        if wait:
+            self._thread.join()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
