@@ -16,7 +16,7 @@ from typing import Any
 
 from erasure.aws_clients import SQS_BATCH, FanOutFailed
 from erasure.ledger import ConflictingRequest, Ledger, StoredRequest
-from erasure.observability import correlated, logger
+from erasure.observability import CORRELATION_ID, logger
 from erasure.request import DeletionRequest
 from erasure.vendors import CONNECTORS
 
@@ -121,11 +121,10 @@ class Intake:
             raise FanOutFailed("; ".join(failures), sorted(requests[i].request_id for i in unsent))
 
         for index, entry in enumerate(stored):
-            with correlated(requests[index].request_id):
-                logger.info(
-                    "request accepted" if isinstance(entry, StoredRequest) else "request conflicts",
-                    extra={"sent_to": sorted(sent.get(index, ()))},
-                )
+            logger.info(
+                "request accepted" if isinstance(entry, StoredRequest) else "request conflicts",
+                extra={CORRELATION_ID: requests[index].request_id, "sent_to": sorted(sent.get(index, ()))},
+            )
         return [e.answer if isinstance(e, StoredRequest) else e for e in stored]
 
     def _entry(

@@ -17,11 +17,15 @@ logger = Logger()
 metrics = Metrics()
 
 
+# The key of the caller's request_id on every log line about one request, the same in the intake,
+# vendor and status functions, so one query finds a request's whole path. Lines about many
+# requests at once (a vendor call, a batch's ledger write) carry `request_ids` instead.
+CORRELATION_ID = "correlation_id"  # Powertools' own key (Logger.set_correlation_id)
+
+
 @contextmanager
 def correlated(request_id: str) -> Iterator[None]:
-    """Every log line within carries `correlation_id`: the caller's request_id, the same in the
-    intake, vendor and status functions, so one query finds a request's whole path. Lines about
-    many requests at once (a vendor call, a batch's ledger write) carry `request_ids` instead."""
+    """Every log line within carries CORRELATION_ID; a single line can name it in `extra`."""
     logger.set_correlation_id(request_id)
     try:
         yield

@@ -22,7 +22,7 @@ from erasure.config import load_hash_key, load_vendor_settings, vendor_credentia
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import RetryScheduler, entry_point, read_request, receive_count
 from erasure.ledger import Ledger
-from erasure.observability import IdentifierHasher, correlated, logger, metrics
+from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, InvalidRequest, parse
@@ -59,11 +59,14 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         writes = []
         for results, attempt_id in attempts:
             for result in results:
-                with correlated(result.request_id):
-                    logger.info(
-                        "identifier outcome",
-                        extra={"settled": result.settled, **outcome_view(result, hasher)},
-                    )
+                logger.info(
+                    "identifier outcome",
+                    extra={
+                        CORRELATION_ID: result.request_id,
+                        "settled": result.settled,
+                        **outcome_view(result, hasher),
+                    },
+                )
                 if not result.settled and (write_skipped or result.verdict.outcome is not Outcome.SKIPPED):
                     writes.append((result, attempt_id))
         if ledger and writes:
