@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from tools.sam_local.template import _LOCAL_RESOURCE_TYPES, ACCOUNT_ID, LOG, Stack, referenced_ids
+from tools.sam_local.template import ACCOUNT_ID, LOCAL_RESOURCE_SERVICES, LOG, Stack, referenced_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,21 +41,13 @@ def _error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", "")
 
 
-SERVICES = {
-    "AWS::SQS::Queue": "sqs",
-    "AWS::DynamoDB::Table": "dynamodb",
-    "AWS::SecretsManager::Secret": "secretsmanager",
-    "AWS::KMS::Key": "kms",
-}
-
-
 def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any]) -> None:
     """Create (or find) the template's queues, tables, secrets and keys on the local AWS endpoint.
     A key is only created (the others name it); nothing is encrypted locally."""
     local_ids = {
         logical_id
         for logical_id, resource in stack.resources.items()
-        if resource.get("Type") in _LOCAL_RESOURCE_TYPES and stack.is_active(logical_id)
+        if resource.get("Type") in LOCAL_RESOURCE_SERVICES and stack.is_active(logical_id)
     }
     order = graphlib.TopologicalSorter()
     for logical_id in local_ids:
@@ -68,7 +60,7 @@ def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any])
     for logical_id in order.static_order():
         resource = stack.resources[logical_id]
         kind = resource["Type"]
-        service = SERVICES[kind]
+        service = LOCAL_RESOURCE_SERVICES[kind]
         if service not in clients:
             clients[service] = _aws_client(service, endpoint_url, stack.region)
         properties = stack.resolve(resource.get("Properties") or {})
@@ -187,8 +179,8 @@ def _create_secret(client: Any, name_base: str, properties: Mapping[str, Any], v
 def start_moto_server(port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     """A moto server in its own process (so each runtime has its own state); (process, url).
 
-    It is moto with one fix (tools/sam_local/moto_server.py): transactions that do not slow as the
-    ledger fills."""
+    It is moto with two of its costs that grow with the data removed (tools/sam_local/moto_server.py),
+    so the local stack does not slow as it fills."""
     port = port or _free_port()
     with tempfile.TemporaryFile() as log:  # the server keeps its own handle on it
         process = subprocess.Popen(

@@ -79,12 +79,13 @@ def _is_intrinsic(value: Any) -> bool:
 
 _NO_VALUE = object()  # AWS::NoValue: the surrounding key or list item disappears
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_LOCAL_RESOURCE_TYPES = (
-    "AWS::SQS::Queue",
-    "AWS::DynamoDB::Table",
-    "AWS::SecretsManager::Secret",
-    "AWS::KMS::Key",
-)
+# The resource types made on the local AWS endpoint, and the service that makes each.
+LOCAL_RESOURCE_SERVICES = {
+    "AWS::SQS::Queue": "sqs",
+    "AWS::DynamoDB::Table": "dynamodb",
+    "AWS::SecretsManager::Secret": "secretsmanager",
+    "AWS::KMS::Key": "kms",
+}
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
 
@@ -193,7 +194,7 @@ class Stack:
             return {"Ref": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:layer:{name}:1"}
         if kind == "AWS::Serverless::Api":
             return {"Ref": logical_id.lower(), "RootResourceId": "root"}
-        if kind in _LOCAL_RESOURCE_TYPES:
+        if kind in LOCAL_RESOURCE_SERVICES:
             raise UnresolvableReference(f"{logical_id} has not been created on the local endpoint")
         raise UnresolvableReference(f"{logical_id}: resources of type {kind} are not emulated")
 
