@@ -11,7 +11,6 @@ class PortInUse(Exception):
     def __init__(self, port: int, what: str) -> None:
         super().__init__(f"port {port} ({what}) is already in use")
         self.port = port
-        self.what = what
 
 
 @contextmanager
