@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import urllib3
@@ -120,6 +121,24 @@ def dfinery_delete(
     if when is not None:
         body["request_datetime"] = when
     return send(sandbox, "POST", path, body, headers)
+
+
+def braze_export(
+    sandbox: VendorSandbox, body: dict[str, Any], headers: dict[str, str] = BRAZE_AUTH
+) -> urllib3.BaseHTTPResponse:
+    return send(sandbox, "POST", "/users/export/ids", body, headers)
+
+
+def clevertap_profile(
+    sandbox: VendorSandbox, query: dict[str, str], headers: dict[str, str] = CLEVERTAP_AUTH
+) -> urllib3.BaseHTTPResponse:
+    return send(sandbox, "GET", f"/1/profile.json?{urlencode(query)}", headers=headers)
+
+
+def insider_profile(
+    sandbox: VendorSandbox, body: dict[str, Any], headers: dict[str, str] = INSIDER_AUTH
+) -> urllib3.BaseHTTPResponse:
+    return send(sandbox, "POST", "/api/user/v1/profile", body, headers)
 
 
 # A call each vendor answers with success however often it is repeated.
@@ -274,6 +293,134 @@ def test_braze_rate_headers_come_with_every_answer_even_a_401(sandbox):
     assert "X-RateLimit-Reset" in response.headers
 
 
+def test_braze_export_answers_the_requested_fields_and_the_external_ids_it_does_not_know(sandbox):
+    response = braze_export(
+        sandbox,
+        {
+            "external_ids": ["u1", "u2", "ghost", "old-u1"],
+            "fields_to_export": ["external_id", "braze_id", "user_aliases", "first_name"],
+        },
+    )
+
+    assert response.status == 201
+    assert response.json() == {
+        "users": [
+            {
+                "braze_id": "b1",
+                "external_id": "u1",
+                "user_aliases": [{"alias_name": "crm-1", "alias_label": "crm"}],
+            },
+            {"external_id": "u2"},
+        ],
+        "invalid_user_ids": ["ghost", "old-u1"],
+        "message": "success",
+    }
+
+
+def test_braze_export_by_email_answers_every_user_holding_it(sandbox):
+    sandbox.seed({"braze": {"users": [{"email": "a@example.com", "braze_id": "anon"}]}})
+
+    response = braze_export(
+        sandbox, {"email_address": "a@example.com", "fields_to_export": ["braze_id", "email"]}
+    )
+
+    assert response.status == 201
+    assert response.json() == {
+        "users": [
+            {"braze_id": "b1", "email": "a@example.com"},
+            {"braze_id": "anon", "email": "a@example.com"},
+        ],
+        "message": "success",
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("user_aliases", [{"alias_name": "crm-1", "alias_label": "crm"}]),
+        ("braze_id", "b1"),
+        ("phone", "+6598765432"),
+    ],
+)
+def test_braze_export_finds_a_user_by_each_identifier_type(sandbox, key, value):
+    response = braze_export(sandbox, {key: value, "fields_to_export": ["external_id", "phone"]})
+
+    assert response.status == 201
+    assert response.json() == {
+        "users": [{"external_id": "u1", "phone": "+6598765432"}],
+        "message": "success",
+    }
+
+
+@pytest.mark.parametrize(
+    ("wanted", "answer"),
+    [
+        ({"braze_id": "ghost"}, {"users": [], "message": "success"}),
+        # A deprecated id no longer finds its user: Braze exports by the current id.
+        ({"external_ids": ["old-u1"]}, {"users": [], "invalid_user_ids": ["old-u1"], "message": "success"}),
+    ],
+)
+def test_braze_export_answers_no_users_for_someone_it_does_not_find(sandbox, wanted, answer):
+    response = braze_export(sandbox, {**wanted, "fields_to_export": ["braze_id"]})
+
+    assert response.status == 201
+    assert response.json() == answer
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"fields_to_export": ["braze_id"]},
+        {"external_ids": ["u1"], "braze_id": "b1", "fields_to_export": ["braze_id"]},
+        {"email_address": "a@example.com", "phone": "+6598765432", "fields_to_export": ["braze_id"]},
+        {"external_ids": [], "fields_to_export": ["braze_id"]},
+        {"external_ids": [f"id-{i}" for i in range(51)], "fields_to_export": ["braze_id"]},
+        {"user_aliases": ["crm-1"], "fields_to_export": ["braze_id"]},
+        {"braze_id": 7, "fields_to_export": ["braze_id"]},
+        {"external_ids": ["u1"], "fields_to_export": []},
+        {"external_ids": ["u1"], "fields_to_export": "braze_id"},
+    ],
+)
+def test_braze_export_refuses_bad_bodies_with_its_error_body(sandbox, body):
+    response = braze_export(sandbox, body)
+
+    assert response.status == 400
+    assert response.json()["message"] and response.json()["errors"]
+
+
+def test_braze_export_requires_fields_to_export(sandbox):
+    response = braze_export(sandbox, {"external_ids": ["u1"]})
+
+    assert response.status == 400
+    assert "fields_to_export" in response.json()["message"]
+
+
+def test_braze_export_refuses_a_wrong_api_key(sandbox):
+    body = {"external_ids": ["u1"], "fields_to_export": ["braze_id"]}
+
+    response = braze_export(sandbox, body, headers={"Authorization": "Bearer wrong-key"})
+
+    assert response.status == 401
+    assert "users" not in response.json()
+
+
+def test_braze_export_has_its_own_rate_window(sandbox):
+    assert sandbox.config()["braze"]["rate_limits"]["export"] == 250
+    sandbox.configure("braze", rate_limits={"export": 2})
+    body = {"external_ids": ["u1"], "fields_to_export": ["braze_id"]}
+    before = int(time.time())
+
+    first, second, third = (braze_export(sandbox, body) for _ in range(3))
+
+    assert [first.status, second.status, third.status] == [201, 201, 429]
+    assert [r.headers["X-RateLimit-Limit"] for r in (first, third)] == ["2", "2"]
+    assert [r.headers["X-RateLimit-Remaining"] for r in (first, second, third)] == ["1", "0", "0"]
+    assert before <= int(third.headers["X-RateLimit-Reset"]) <= before + 61
+    assert third.json()["message"] == "API rate limit exceeded"
+    # The deletion endpoints keep their own windows.
+    assert braze_remove(sandbox, ["old-u1"]).status == 201
+
+
 # -- CleverTap -----------------------------------------------------------------------------------
 
 
@@ -360,6 +507,117 @@ def test_clevertap_refuses_calls_beyond_its_concurrency_limit(sandbox):
     # Once the calls in flight are answered, there is room again.
     sandbox.configure("clevertap", latency=0)
     assert clevertap_delete(sandbox, {"identity": "u1"}).status == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "record"),
+    [
+        ({"identity": "u1"}, {"identity": "u1", "objectId": "g1", "profileData": {}}),
+        ({"objectId": "g2"}, {"identity": "u2", "objectId": "g2", "profileData": {}}),
+        ({"email": "e@example.com"}, {"email": "e@example.com", "objectId": "g9", "profileData": {}}),
+    ],
+)
+def test_clevertap_profile_finds_a_profile_by_identity_objectid_or_email(sandbox, query, record):
+    sandbox.seed({"clevertap": {"profiles": [{"guid": "g9", "email": "e@example.com"}]}})
+
+    response = clevertap_profile(sandbox, query)
+
+    assert response.status == 200
+    assert response.json() == {"status": "success", "record": record}
+
+
+USER_NOT_FOUND = {"status": "fail", "error": "User not found", "code": 404}
+
+
+@pytest.mark.parametrize(
+    ("choice", "status", "body"),
+    [
+        (None, 200, USER_NOT_FOUND),  # the default
+        ("fail_200", 200, USER_NOT_FOUND),
+        ("no_record", 200, {"status": "success"}),
+        ("404", 404, USER_NOT_FOUND),
+    ],
+)
+def test_clevertap_profile_not_found_takes_the_configured_shape(sandbox, choice, status, body):
+    if choice is not None:
+        sandbox.configure("clevertap", profile_not_found=choice)
+
+    response = clevertap_profile(sandbox, {"identity": "ghost"})
+
+    assert response.status == status
+    assert response.json() == body
+
+
+@pytest.mark.parametrize(
+    "query", [{}, {"identity": "u1", "objectId": "g1"}, {"identity": ""}, {"guid": "g1"}]
+)
+def test_clevertap_profile_needs_exactly_one_query_parameter(sandbox, query):
+    response = clevertap_profile(sandbox, query)
+
+    assert response.status == 400
+    assert response.json()["status"] == "fail" and response.json()["code"] == 400
+
+
+def test_clevertap_profile_refuses_wrong_credentials(sandbox):
+    headers = {**CLEVERTAP_AUTH, "X-CleverTap-Passcode": "wrong"}
+
+    response = clevertap_profile(sandbox, {"identity": "u1"}, headers=headers)
+
+    assert response.status == 401
+    assert response.json()["status"] == "fail"
+
+
+def test_clevertap_counts_calls_in_flight_per_api(sandbox):
+    sandbox.configure("clevertap", concurrency_limit=1, latency=0.3)
+    calls = [
+        lambda: clevertap_delete(sandbox, {"identity": "nobody"}),
+        lambda: clevertap_profile(sandbox, {"identity": "u1"}),
+        lambda: clevertap_profile(sandbox, {"identity": "u2"}),
+    ]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        deletion, *reads = [r.status for r in pool.map(lambda call: call(), calls)]
+
+    # The deletion has the delete API to itself; the two reads share the profile API's one slot.
+    assert deletion == 200
+    assert sorted(reads) == [200, 429]
+
+
+def test_clevertap_keeps_a_deleted_profile_until_its_deletion_batch(sandbox):
+    sandbox.configure("clevertap", deletion_delay_seconds=1.0)
+
+    assert clevertap_delete(sandbox, {"identity": "u1"}).json() == {"status": "success"}
+
+    assert clevertap_profile(sandbox, {"identity": "u1"}).json()["status"] == "success"
+    assert "u1" in sandbox.held("clevertap")
+    pending = sandbox.state()["clevertap"]["profiles"][0]
+    assert pending["identity"] == "u1" and pending["deleted_at"] <= time.time()
+    time.sleep(0.6)
+    # Deleting it again does not put off the batch.
+    assert clevertap_delete(sandbox, {"guid": "g1"}).json() == {"status": "success"}
+    assert clevertap_profile(sandbox, {"identity": "u1"}).json()["status"] == "success"
+    time.sleep(0.6)
+    assert clevertap_profile(sandbox, {"identity": "u1"}).json()["status"] == "fail"
+    assert sandbox.held("clevertap") == {"u2", "g2", "u3", "g3"}
+
+
+def test_clevertap_profiles_awaiting_deletion_can_be_seeded(sandbox):
+    sandbox.configure("clevertap", deletion_delay_seconds=60)
+    now = time.time()
+
+    sandbox.seed(
+        {
+            "clevertap": {
+                "profiles": [
+                    {"identity": "soon", "deleted_at": now},
+                    {"identity": "long-gone", "deleted_at": now - 120},
+                ]
+            }
+        }
+    )
+
+    assert "soon" in sandbox.held("clevertap")
+    assert "long-gone" not in sandbox.held("clevertap")
 
 
 # -- Insider -------------------------------------------------------------------------------------
@@ -528,6 +786,96 @@ def test_insider_throttles_with_retry_after(sandbox):
     assert 1 <= int(second.headers["Retry-After"]) <= 60
     assert "uuid" in sandbox.state()["insider"]["users"][0]
     # The profile-erasure endpoint is limited separately.
+    assert HARMLESS_CALL["insider"](sandbox).status == 200
+
+
+@pytest.mark.parametrize(
+    "identifiers",
+    [
+        {"email": "a@example.com"},
+        {"phone_number": "+6598765432"},
+        {"uuid": "u1"},
+        {"custom": {"loyalty_id": "L1"}},
+        {"email": "nobody@example.com", "uuid": "u1"},  # any identifier that finds the user
+    ],
+)
+def test_insider_profile_answers_the_requested_attributes_the_user_has(sandbox, identifiers):
+    body = {"identifiers": identifiers, "attributes": ["email", "uuid", "name"]}
+
+    response = insider_profile(sandbox, body)
+
+    assert response.status == 200
+    assert response.json() == {"attributes": {"email": "a@example.com", "uuid": "u1"}}
+
+
+def test_insider_profile_may_ask_for_events_alone(sandbox):
+    body = {"identifiers": {"uuid": "u2"}, "events": {"wanted": []}}
+
+    response = insider_profile(sandbox, body)
+
+    assert response.status == 200
+    assert response.json() == {"attributes": {}}
+
+
+def test_insider_profile_reports_the_quota_used_when_asked(sandbox):
+    sandbox.configure("insider", rate_limits={"profile": 5})
+    body = {"identifiers": {"uuid": "u2"}, "attributes": ["uuid"]}
+
+    first = insider_profile(sandbox, body)
+    second = insider_profile(sandbox, {**body, "quota": True})
+
+    assert "quota" not in first.json()
+    assert second.json() == {"attributes": {"uuid": "u2"}, "quota": {"used": 2, "total": 5}}
+
+
+def test_insider_profile_answers_404_for_someone_unknown(sandbox):
+    body = {"identifiers": {"email": "nobody@example.com"}, "attributes": ["email"]}
+
+    response = insider_profile(sandbox, body)
+
+    assert response.status == 404
+    assert response.json() == {"error": "no such user for these identifiers: no data"}
+
+
+@pytest.mark.parametrize("identifiers", [{}, {"phone_number": "98765432"}, {"nickname": "x"}, "u1", None])
+def test_insider_profile_needs_valid_identifiers(sandbox, identifiers):
+    response = insider_profile(sandbox, {"identifiers": identifiers, "attributes": ["email"]})
+
+    assert response.status == 400
+    assert response.json() == {"error": "no valid identifier: bad request"}
+
+
+@pytest.mark.parametrize(
+    "wanted", [{}, {"attributes": "email"}, {"attributes": [7]}, {"events": ["purchase"]}]
+)
+def test_insider_profile_needs_attributes_or_events(sandbox, wanted):
+    response = insider_profile(sandbox, {"identifiers": {"uuid": "u1"}, **wanted})
+
+    assert response.status == 400
+    assert response.json() == {"error": "attributes or events are required: bad request"}
+
+
+def test_insider_profile_checks_the_token(sandbox):
+    body = {"identifiers": {"uuid": "u1"}, "attributes": ["uuid"]}
+
+    response = insider_profile(sandbox, body, headers={**INSIDER_AUTH, "X-REQUEST-TOKEN": "wrong"})
+
+    assert response.status == 401
+    assert response.json() == {"success": False, "message": "Partner token authentication failed."}
+
+
+def test_insider_profile_throttles_on_its_own_quota(sandbox):
+    assert sandbox.config()["insider"]["rate_limits"]["profile"] == 1000
+    sandbox.configure("insider", rate_limits={"profile": 1})
+    body = {"identifiers": {"uuid": "u1"}, "attributes": ["uuid"]}
+
+    first = insider_profile(sandbox, body)
+    second = insider_profile(sandbox, body)
+
+    assert first.status == 200
+    assert second.status == 429
+    assert second.json() == {"error": "rejected: too many requests"}
+    assert 1 <= int(second.headers["Retry-After"]) <= 60
     assert HARMLESS_CALL["insider"](sandbox).status == 200
 
 
@@ -782,12 +1130,88 @@ def test_faults_are_queued_in_order_per_vendor(sandbox):
         (("braze", "status"), {}),
         (("mailchimp", "reset"), {}),
         (("braze", "reset"), {"count": 0}),
+        (("braze", "reset"), {"route": "profile"}),
     ],
 )
 def test_impossible_faults_are_refused(sandbox, args, options):
     with pytest.raises(SandboxError):
         sandbox.inject_fault(*args, **options)
     assert all(not queue for queue in sandbox.faults().values())
+
+
+# A deletion of u1 and the lookup that finds u1 afterwards, per vendor with a lookup.
+DELETE_U1: dict[str, Callable[[VendorSandbox], urllib3.BaseHTTPResponse]] = {
+    "braze": lambda sb: send(sb, "POST", "/users/delete", {"external_ids": ["u1"]}, BRAZE_AUTH),
+    "clevertap": lambda sb: clevertap_delete(sb, {"identity": "u1"}),
+    "insider": lambda sb: send(
+        sb, "POST", "/api/user/v1/delete", {"identifiers": {"email": "a@example.com"}}, INSIDER_AUTH
+    ),
+}
+FINDS_U1: dict[str, Callable[[VendorSandbox], bool]] = {
+    "braze": lambda sb: bool(
+        braze_export(sb, {"external_ids": ["u1"], "fields_to_export": ["external_id"]}).json()["users"]
+    ),
+    "clevertap": lambda sb: "record" in clevertap_profile(sb, {"identity": "u1"}).json(),
+    "insider": lambda sb: (
+        insider_profile(sb, {"identifiers": {"uuid": "u1"}, "attributes": ["uuid"]}).status == 200
+    ),
+}
+DELETED_U1 = {
+    "braze": (201, {"deleted": 1}),
+    "clevertap": (200, {"status": "success"}),
+    "insider": (200, {}),
+}
+
+
+@pytest.mark.parametrize("vendor", sorted(DELETE_U1))
+def test_a_keep_fault_answers_success_and_keeps_the_person(sandbox, vendor):
+    sandbox.inject_fault(vendor, "keep")
+
+    response = DELETE_U1[vendor](sandbox)
+
+    assert (response.status, response.json()) == DELETED_U1[vendor]
+    assert "u1" in sandbox.held(vendor)
+    assert FINDS_U1[vendor](sandbox)
+    assert sandbox.calls(vendor)[0]["fault"] == "keep"
+    # Once spent, the next deletion does delete.
+    assert DELETE_U1[vendor](sandbox).status == DELETED_U1[vendor][0]
+    assert not FINDS_U1[vendor](sandbox)
+
+
+def test_a_keep_fault_keeps_what_a_partial_call_would_change(sandbox):
+    sandbox.inject_fault("braze", "keep")
+
+    assert braze_remove(sandbox, ["old-u1"]).json()["removed_ids"] == ["old-u1"]
+    assert braze_user(sandbox, "u1")["deprecated"] == ["old-u1", "older-u1"]
+    sandbox.inject_fault("dfinery", "keep")
+    assert dfinery_delete(sandbox, "u1").json()["code"] == "20000"
+    assert sandbox.state()["dfinery"]["profiles"] == ["u1", "u2"]
+
+
+def test_a_fault_for_one_route_is_left_pending_by_the_others(sandbox):
+    sandbox.inject_fault("braze", "status", status=503, route="export")
+
+    assert sandbox.faults()["braze"][0]["route"] == "export"
+    assert braze_remove(sandbox, ["old-u1"]).status == 201
+    assert braze_export(sandbox, {"braze_id": "b1", "fields_to_export": ["braze_id"]}).status == 503
+    assert sandbox.faults()["braze"] == []
+    assert [c["fault"] for c in sandbox.calls("braze")] == [None, "status"]
+
+
+def test_a_call_takes_the_first_fault_meant_for_its_route(sandbox):
+    sandbox.inject_fault("insider", "status", status=520, route="profile")
+    sandbox.inject_fault("insider", "status", status=503)
+    body = {"identifiers": {"uuid": "u1"}, "attributes": ["uuid"]}
+
+    assert HARMLESS_CALL["insider"](sandbox).status == 503
+    assert insider_profile(sandbox, body).status == 520
+    assert insider_profile(sandbox, body).status == 200
+
+
+def test_a_fault_for_an_unknown_route_is_refused_naming_the_routes(sandbox):
+    with pytest.raises(SandboxError, match="identity, delete, profile"):
+        sandbox.inject_fault("insider", "status", status=503, route="export")
+    assert sandbox.faults()["insider"] == []
 
 
 # -- seeding and inspection ----------------------------------------------------------------------
@@ -813,6 +1237,35 @@ def test_calls_are_recorded_with_secrets_redacted(sandbox):
     assert recorded.count("[REDACTED]") == 4
 
 
+def test_calls_name_their_route_and_lookups_the_identifiers_they_look_up(sandbox):
+    braze_export(sandbox, {"email_address": "a@example.com", "fields_to_export": ["braze_id"]})
+    aliases = [{"alias_name": "crm-1", "alias_label": "crm"}]
+    braze_export(sandbox, {"user_aliases": aliases, "fields_to_export": ["braze_id"]})
+    send(sandbox, "GET", "/users/export/ids", headers=BRAZE_AUTH)
+    clevertap_profile(sandbox, {"objectId": "g1"})
+    clevertap_delete(sandbox, {"identity": ["u3"]})
+    insider_profile(
+        sandbox, {"identifiers": {"uuid": "u1", "custom": {"loyalty_id": "L1"}}, "attributes": ["uuid"]}
+    )
+    HARMLESS_CALL["dfinery"](sandbox)
+    send(sandbox, "POST", "/nowhere", {})
+
+    logged = [(c["vendor"], c["route"], c["lookup"], c["identifiers"]) for c in sandbox.calls()]
+
+    assert logged == [
+        ("braze", "export", True, ["a@example.com"]),
+        ("braze", "export", True, ["crm-1"]),
+        ("braze", None, False, []),  # a wrong method finds no route
+        ("clevertap", "profile", True, ["g1"]),
+        ("clevertap", "delete", False, ["u3"]),
+        ("insider", "profile", True, ["u1", "L1"]),
+        ("dfinery", "delete", False, ["nobody"]),
+        (None, None, False, []),
+    ]
+    lookup = sandbox.calls("clevertap")[0]
+    assert lookup["method"] == "GET" and lookup["query"] == {"objectId": "g1"} and lookup["body"] is None
+
+
 def test_seed_adds_people_and_state_round_trips(sandbox):
     sandbox.reset()
     sandbox.seed(DEFAULT_SEED)
@@ -833,6 +1286,9 @@ def test_seed_adds_people_and_state_round_trips(sandbox):
         {"braze": {"users": [{"primary": "u9", "nickname": "x"}]}},
         {"braze": {"users": [{}]}},
         {"clevertap": {"profiles": [{}]}},
+        {"clevertap": {"profiles": [{"deleted_at": 1}]}},
+        {"clevertap": {"profiles": [{"identity": "u9", "deleted_at": "yesterday"}]}},
+        {"clevertap": {"profiles": [{"identity": "u9", "email": 7}]}},
         {"insider": {"users": [{"phone_number": "98765432"}]}},
         {"dfinery": {"profiles": [{"external_id": "u9"}]}},
         {"dfinery": {"profiles": ["u9"]}, "insider": {"people": []}},
@@ -920,6 +1376,19 @@ def test_the_admin_http_api_drives_the_sandbox_from_another_process(sandbox):
     assert admin(sandbox, "GET", "calls").json()["calls"] == sandbox.calls()
 
 
+def test_the_admin_http_api_scopes_a_fault_to_a_route(sandbox):
+    body = {"vendor": "clevertap", "kind": "status", "status": 503, "route": "profile"}
+
+    faults = admin(sandbox, "POST", "faults", body).json()
+
+    assert faults["clevertap"] == [
+        {"kind": "status", "status": 503, "seconds": 10.0, "remaining": 1, "route": "profile"}
+    ]
+    assert clevertap_delete(sandbox, {"identity": "u1"}).status == 200
+    assert clevertap_profile(sandbox, {"identity": "u2"}).status == 503
+    assert admin(sandbox, "GET", "faults").json()["clevertap"] == []
+
+
 @pytest.mark.parametrize(
     ("method", "action", "body"),
     [
@@ -928,6 +1397,7 @@ def test_the_admin_http_api_drives_the_sandbox_from_another_process(sandbox):
         ("POST", "config", {"braze": {"colour": "red"}}),
         ("POST", "faults", {"vendor": "braze"}),
         ("POST", "faults", {"vendor": "braze", "kind": "status", "status": 999}),
+        ("POST", "faults", {"vendor": "braze", "kind": "reset", "route": "profile"}),
         ("GET", "calls?vendor=hubspot", None),
     ],
 )

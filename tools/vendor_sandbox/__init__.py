@@ -3,7 +3,10 @@
 One HTTP server on 127.0.0.1 plays all four vendors, told apart by path, and answers with each
 vendor's documented statuses, bodies and headers (each module in vendors/ cites the vendor's
 public documentation it follows). It exists so that the relay can be tested and demonstrated
-against the contracts, including their failure modes, without touching a real vendor.
+against the contracts, including their failure modes, without touching a real vendor. Beside
+the deletions it serves each vendor's documented read of a person (a "lookup" route: Braze's
+export, Insider's profile, CleverTap's profile; Dfinery has none), with which the relay verifies
+that an erased person is gone.
 
 Modules
 -------
@@ -14,7 +17,8 @@ Modules
 - admin      the admin HTTP API under /_sandbox/
 - __main__   the command line, ``python -m tools.vendor_sandbox --port 8700 [--seed FILE.json]``
 
-Request bodies must be JSON objects sent with a Content-Length (no chunked uploads).
+Request bodies must be JSON objects sent with a Content-Length (no chunked uploads); a GET route
+takes none (its parameters are in the query).
 
 Settings per vendor (``configure(vendor, **settings)``; it also restarts the rate windows)
 ------------------------------------------------------------------------------------------
@@ -27,10 +31,12 @@ Seed format (JSON; ``state()`` answers in the same format, so a state can be see
 Each vendor module shows its part. Every field of a person is optional except that each person
 needs at least one identifier. Seeding adds people to whoever is already there.
 
-Faults (``inject_fault(vendor, kind, status=..., count=1, seconds=...)``; count None = always)
+Faults (``inject_fault(vendor, kind, status=..., count=1, seconds=..., route=None)``)
 ------------------------------------------------------------------------------------------
-A fault fires on the vendor's next authenticated, admitted calls (after the latency) and
-replaces the vendor's answer; the request is then not applied, except for ``timeout``.
+A fault fires on the vendor's next `count` (None: every) authenticated, admitted calls (after
+the latency), or with a route name (see each vendor module) only on that route's calls, which
+other calls leave pending. It replaces the vendor's answer and the request is then not
+applied, except for ``timeout`` and ``keep``.
 - status:      that HTTP status (400-599) with the vendor's error body; 429 comes with the
                vendor's throttling headers (see each vendor module)
 - timeout:     waits ``seconds`` (default 10; make it longer than the client's read timeout),
@@ -39,11 +45,15 @@ replaces the vendor's answer; the request is then not applied, except for ``time
 - malformed:   the vendor's success status with a truncated, non-JSON body
 - fail_in_200: a 2xx whose body says failure (see each vendor module); a vendor with no such
                answer refuses this fault.
+- keep:        the answer the call would get, success included, but every person stays as
+               before the call: a vendor that says it deleted and did not
 
 A recorded call is {"time" (answered), "received", "vendor", "method", "path", "query",
 "headers" (names lowercase, secrets "[REDACTED]"), "body" (parsed JSON or null), "status" (null
-when the socket was reset), "fault" (the fault kind that fired, or null), "identifiers" (the
-identifier values the body names)}. ``held(vendor)`` is every identifier value a vendor still holds.
+when the socket was reset), "fault" (the fault kind that fired, or null), "route" (the route's
+name, null for no route), "lookup" (whether the route reads people), "identifiers" (the
+identifier values the call names, in its body or a lookup's query)}. ``held(vendor)`` is every
+identifier value a vendor still holds.
 """
 
 from tools.vendor_sandbox.core import (

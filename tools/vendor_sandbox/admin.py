@@ -10,7 +10,8 @@ Python API (see server.py), so the two answer alike.
     POST   /_sandbox/seed                   body: a seed; answers the new state
     POST   /_sandbox/config                 body: {"braze": {"rate_limits": {"remove": 5}}, ...}
     POST   /_sandbox/faults                 body: {"vendor", "kind", "status"?, "count"?,
-                                                   "seconds"?}; answers the pending faults
+                                                   "seconds"?, "route"?}; answers the pending
+                                                   faults
     DELETE /_sandbox/faults[?vendor=insider]
     POST   /_sandbox/reset                  no people, calls, faults; default settings
 """
@@ -24,6 +25,8 @@ from tools.vendor_sandbox.core import Reply, Request, SandboxError, require
 
 if TYPE_CHECKING:
     from tools.vendor_sandbox.server import VendorSandbox
+
+FAULT_OPTIONS = ("status", "count", "seconds", "route")  # inject_fault's keyword arguments
 
 
 def respond(sandbox: VendorSandbox, request: Request) -> Reply:
@@ -62,9 +65,9 @@ def _inject_from_json(sandbox: VendorSandbox, body: Any) -> dict[str, list[dict[
     require(
         isinstance(body, dict)
         and {"vendor", "kind"} <= set(body)
-        and set(body) <= {"vendor", "kind", "status", "count", "seconds"},
-        'fault body is {"vendor", "kind", "status"?, "count"?, "seconds"?}',
+        and set(body) <= {"vendor", "kind", *FAULT_OPTIONS},
+        'fault body is {"vendor", "kind", "status"?, "count"?, "seconds"?, "route"?}',
     )
-    options = {key: body[key] for key in ("status", "count", "seconds") if key in body}
+    options = {key: body[key] for key in FAULT_OPTIONS if key in body}
     sandbox.inject_fault(body["vendor"], body["kind"], **options)
     return sandbox.faults()

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-FAULT_KINDS = ("status", "timeout", "reset", "malformed", "fail_in_200")
+FAULT_KINDS = ("status", "timeout", "reset", "malformed", "fail_in_200", "keep")
+ANSWERING_KINDS = ("timeout", "keep")  # faults that let the vendor's handler answer
 MALFORMED_BODY = b'{"status": "succ'  # what a proxy cutting the answer short leaves behind
 
 
@@ -116,12 +117,15 @@ class Fault:
     status: int | None = None
     seconds: float = 10.0
     remaining: int | None = 1  # calls left to spoil; None: every call
+    route: str | None = None  # the route whose calls it spoils; None: any call
 
 
 @dataclass(frozen=True)
 class Route:
     name: str  # also the key of the route's rate window, e.g. "remove"
     handle: Callable[[Request], Reply]
+    lookup: bool = False  # reads people (how the relay verifies an erasure) instead of deleting
+    json_body: bool = True  # False for a GET: it names what it wants in the query, not a body
 
 
 class Vendor:
@@ -179,8 +183,9 @@ class Vendor:
         "custom"}, each optional), in its seed format; None if it holds nothing of them."""
         raise NotImplementedError
 
-    def identifiers_in(self, body: Any) -> list[str]:
-        """The identifier values a call's body names (for the call log; [] when none)."""
+    def identifiers_in(self, request: Request) -> list[str]:
+        """The identifier values a call names, in its body or its query (for the call log; [] when
+        none)."""
         raise NotImplementedError
 
     def held_identifiers(self) -> set[str]:

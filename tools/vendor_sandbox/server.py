@@ -18,7 +18,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tools.ports import binding
 from tools.vendor_sandbox import admin
-from tools.vendor_sandbox.core import FAULT_KINDS, Fault, Reply, Request, Route, Vendor, require
+from tools.vendor_sandbox.core import (
+    ANSWERING_KINDS,
+    FAULT_KINDS,
+    Fault,
+    Reply,
+    Request,
+    Route,
+    Vendor,
+    require,
+)
 from tools.vendor_sandbox.vendors import SECRET_HEADERS, VENDOR_CLASSES
 
 # Two people, given vendor-neutrally: each vendor holds them in its own way (Vendor.record_for).
@@ -112,8 +121,8 @@ class VendorSandbox:
     """The four fake vendors behind one local port, with a Python and an HTTP admin API.
 
     Every vendor call goes through the same pipeline: route -> body size -> credentials ->
-    admission (rate window or concurrency) -> latency -> fault -> the vendor's handler. The
-    vendor's rate headers are added to every answer.
+    admission (rate window or concurrency) -> latency -> fault -> body check -> the vendor's
+    handler. The vendor's rate headers are added to every answer.
     """
 
     POLL_INTERVAL = 0.02  # how quickly close() is noticed by the serving loop
@@ -193,10 +202,17 @@ class VendorSandbox:
         status: int | None = None,
         count: int | None = 1,
         seconds: float = 10.0,
+        route: str | None = None,
     ) -> None:
-        """Spoil the vendor's next `count` calls (None: every call) with a fault of `kind`."""
+        """Spoil the vendor's next `count` calls (None: every call) with a fault of `kind`; with a
+        route name, only that route's calls (others pass it by)."""
         with self._lock:
             target = self._vendor(vendor)
+            route_names = [r.name for r in target.routes().values()]
+            require(
+                route is None or route in route_names,
+                f"{vendor} has no route {route!r}; its routes: {', '.join(route_names)}",
+            )
             require(kind in FAULT_KINDS, f"fault kind must be one of {FAULT_KINDS}")
             require(
                 kind != "status" or (isinstance(status, int) and 400 <= status <= 599),
@@ -211,7 +227,9 @@ class VendorSandbox:
                 "count must be an integer >= 1, or None for every call",
             )
             require(isinstance(seconds, int | float) and seconds >= 0, "seconds must be >= 0")
-            self._faults[vendor].append(Fault(kind, status if kind == "status" else None, seconds, count))
+            self._faults[vendor].append(
+                Fault(kind, status if kind == "status" else None, seconds, count, route)
+            )
 
     def clear_faults(self, vendor: str | None = None) -> None:
         with self._lock:
@@ -265,7 +283,7 @@ class VendorSandbox:
         with self._lock:
             if vendor is not None:
                 vendor.decorate(reply, route.name if route else None)
-            self._record(vendor, request, reply, fault)
+            self._record(vendor, route, request, reply, fault)
         return reply
 
     def _answer(
@@ -294,28 +312,38 @@ class VendorSandbox:
         # limit) see this one in flight.
         self._stopping.wait(vendor.settings["latency"])
         with self._lock:
-            fault = self._take_fault(vendor.name)
-            if fault is not None and fault.kind != "timeout":
+            fault = self._take_fault(vendor.name, route.name)
+            if fault is not None and fault.kind not in ANSWERING_KINDS:
                 return vendor.fault_reply(fault, route.name), fault
-        if fault is not None:
+        if fault is not None and fault.kind == "timeout":
             self._stopping.wait(fault.seconds)
         with self._lock:
-            if not isinstance(request.body, dict):
+            if route.json_body and not isinstance(request.body, dict):
                 return vendor.error(400, "request body must be a JSON object"), fault
-            return route.handle(request), fault
+            if fault is None or fault.kind != "keep":
+                return route.handle(request), fault
+            # The vendor answers as if it had done the work, and everyone stays as they were.
+            kept = copy.deepcopy(vendor.population)
+            reply = route.handle(request)
+            vendor.population = kept
+            return reply, fault
 
-    def _take_fault(self, vendor_name: str) -> Fault | None:
+    def _take_fault(self, vendor_name: str, route_name: str) -> Fault | None:
+        """The first pending fault for this route's calls, spending one of its calls."""
         queue = self._faults[vendor_name]
-        if not queue:
+        index = next((i for i, f in enumerate(queue) if f.route in (None, route_name)), None)
+        if index is None:
             return None
-        fault = queue[0]
+        fault = queue[index]
         if fault.remaining is not None:
             fault.remaining -= 1
             if fault.remaining == 0:
-                queue.pop(0)
+                queue.pop(index)
         return fault
 
-    def _record(self, vendor: Vendor | None, request: Request, reply: Reply, fault: Fault | None) -> None:
+    def _record(
+        self, vendor: Vendor | None, route: Route | None, request: Request, reply: Reply, fault: Fault | None
+    ) -> None:
         self._calls.append(
             {
                 "time": time.time(),
@@ -331,6 +359,8 @@ class VendorSandbox:
                 "body": copy.deepcopy(request.body),
                 "status": reply.status,
                 "fault": fault.kind if fault else None,
-                "identifiers": vendor.identifiers_in(request.body) if vendor else [],
+                "route": route.name if route else None,
+                "lookup": route is not None and route.lookup,
+                "identifiers": vendor.identifiers_in(request) if vendor else [],
             }
         )

@@ -1,20 +1,30 @@
-"""Braze: removes deprecated external ids, and deletes whole profiles.
+"""Braze: removes deprecated external ids, deletes whole profiles, and exports them.
 
 Documentation:
 https://www.braze.com/docs/api/endpoints/user_data/external_id_migration/post_remove_external_id/
 https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/
+https://www.braze.com/docs/api/endpoints/export/user_data/post_users_identifier/
 
-Endpoints
-    POST /users/external_ids/remove   remove deprecated external ids (201)
-    POST /users/delete                delete profiles: {"deleted": n} (201); one identifier type,
-                                      50 at most; email and phone entries carry a prioritization
-                                      (identified | unidentified, most_recently_updated) and
-                                      delete nothing when it leaves several users
+Endpoints (route names in brackets)
+    POST /users/external_ids/remove   [remove] remove deprecated external ids (201)
+    POST /users/delete                [delete] delete profiles: {"deleted": n} (201); one
+                                      identifier type, 50 at most; email and phone entries carry
+                                      a prioritization (identified | unidentified,
+                                      most_recently_updated) and delete nothing when it leaves
+                                      several users
+    POST /users/export/ids            [export, a lookup] exactly one of external_ids or
+                                      user_aliases (50 at most), braze_id, email_address or phone,
+                                      and fields_to_export (required): 201 {"users": [...],
+                                      "invalid_user_ids": [...] (for external_ids only),
+                                      "message": "success"}; every user found (by email or phone
+                                      there can be several), each with the requested fields among
+                                      braze_id, external_id, email, phone, user_aliases that it
+                                      has; an external id finds its user only while it is primary
 
 Default credentials: api_key "local-braze-key" (Authorization: Bearer <api_key>)
 
-Settings: api_key, rate_limits {"remove": 1000, "delete": 20000}, rate_window_seconds 60,
-removal_error_shape "string" | "array"
+Settings: api_key, rate_limits {"remove": 1000, "delete": 20000, "export": 250 (workspaces
+created on or after 2024-08-22)}, rate_window_seconds 60, removal_error_shape "string" | "array"
 
 Seed: {"braze": {"users": [{"primary": "u1", "deprecated": ["old-u1"], "braze_id": "b1",
                             "email": "a@example.com", "phone": "+6598765432",
@@ -41,7 +51,7 @@ class Braze(Vendor):
     DEFAULTS = {
         "latency": 0.0,
         "api_key": "local-braze-key",
-        "rate_limits": {"remove": 1000, "delete": 20000},
+        "rate_limits": {"remove": 1000, "delete": 20000, "export": 250},
         "rate_window_seconds": 60.0,
         "removal_error_shape": "string",
     }
@@ -50,6 +60,21 @@ class Braze(Vendor):
     DELETE_KEYS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
     # Email and phone entries name which of the users holding them to delete.
     PRIORITIZED_KEYS = {"email_addresses": "email", "phone_numbers": "phone"}
+    # An export names 50 external ids or aliases (as a delete does), or one of the others; each
+    # single key finds users as the delete key it maps to.
+    EXPORT_SINGLE_KEYS = {
+        "braze_id": "braze_ids",
+        "email_address": "email_addresses",
+        "phone": "phone_numbers",
+    }
+    EXPORT_KEYS = ("external_ids", "user_aliases", *EXPORT_SINGLE_KEYS)
+    EXPORT_FIELDS = {  # fields_to_export name -> user field
+        "braze_id": "braze_id",
+        "external_id": "primary",
+        "email": "email",
+        "phone": "phone",
+        "user_aliases": "aliases",
+    }
     USER_FIELDS = frozenset({"primary", "deprecated", "braze_id", "email", "phone", "aliases"})
     # The element format of removal_errors is undocumented (seen as strings and as arrays);
     # both shapes name the reason and the index in the request array.
@@ -62,6 +87,7 @@ class Braze(Vendor):
         return {
             ("POST", "/users/external_ids/remove"): Route("remove", self.remove_external_ids),
             ("POST", "/users/delete"): Route("delete", self.delete_users),
+            ("POST", "/users/export/ids"): Route("export", self.export_users, lookup=True),
         }
 
     def authenticate(self, request: Request) -> Reply | None:
@@ -120,15 +146,12 @@ class Braze(Vendor):
                 user[theirs] = person[ours]
         return user if len(user) > 1 or user["deprecated"] else None
 
-    def identifiers_in(self, body: Any) -> list[str]:
-        found = []
-        for key in self.DELETE_KEYS if isinstance(body, dict) else ():  # external_ids among them
-            items = body.get(key)
-            for item in items if isinstance(items, list) else []:
-                request_key = self._request_key(key, item)
-                if request_key is not None:
-                    found.append(_value_of(request_key))
-        return found
+    def identifiers_in(self, request: Request) -> list[str]:
+        body = request.body if isinstance(request.body, dict) else {}
+        # The keys of all three routes: external_ids and user_aliases are among DELETE_KEYS.
+        keys = (*self.DELETE_KEYS, *self.EXPORT_SINGLE_KEYS)
+        named = [found for key in keys for found in self._requested(body, key)]
+        return [_value_of(found) for found in named if found is not None]
 
     def held_identifiers(self) -> set[str]:
         return {_value_of(key) for user in self.population for key in self._keys_of(user)}
@@ -160,6 +183,36 @@ class Braze(Vendor):
         return Reply(
             self.success_status, {"message": "success", "removed_ids": removed, "removal_errors": errors}
         )
+
+    def export_users(self, request: Request) -> Reply:
+        given = [key for key in self.EXPORT_KEYS if key in request.body]
+        if len(given) != 1:
+            return self.error(400, f"exactly one of {', '.join(self.EXPORT_KEYS)} is required")
+        key = given[0]
+        if key not in self.EXPORT_SINGLE_KEYS:
+            refusal = self._check_batch(key, request.body[key])
+            if refusal is not None:
+                return refusal
+        wanted = self._requested(request.body, key)
+        if None in wanted:
+            return self.error(400, f"invalid {key}")
+        fields = request.body.get("fields_to_export")
+        if not isinstance(fields, list) or not fields or not all(is_text(f) for f in fields):
+            return self.error(400, "fields_to_export is required: a non-empty array of strings")
+        found = [u for u in self.population if set(wanted) & self._keys_of(u, deprecated=False)]
+        answer: dict[str, Any] = {"users": [self._exported(u, fields) for u in found]}
+        if key == "external_ids":
+            primaries = {u.get("primary") for u in found}
+            answer["invalid_user_ids"] = [i for i in dict.fromkeys(request.body[key]) if i not in primaries]
+        return Reply(self.success_status, {**answer, "message": "success"})
+
+    def _exported(self, user: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        """The requested fields the user has; fields the sandbox does not hold are never had."""
+        return {
+            field: copy.deepcopy(user[theirs])
+            for field, theirs in self.EXPORT_FIELDS.items()
+            if field in fields and user.get(theirs)
+        }
 
     def _removal_error(self, reason: str, external_id: str, index: int) -> Any:
         as_string, as_array = self.REMOVAL_REASONS[reason]
@@ -203,10 +256,21 @@ class Braze(Vendor):
             item = item.get(Braze.PRIORITIZED_KEYS[key]) if isinstance(item, dict) else None
         return (key, item) if is_text(item) else None
 
+    def _requested(self, body: dict[str, Any], key: str) -> list[tuple[str, Any] | None]:
+        """The lookup keys that the body's field `key` names (None for each invalid item, [] when
+        the body has no such field)."""
+        if key not in body:
+            return []
+        value = body[key]
+        if key in self.EXPORT_SINGLE_KEYS:  # one plain string
+            return [(self.EXPORT_SINGLE_KEYS[key], value) if is_text(value) else None]
+        return [self._request_key(key, item) for item in value] if isinstance(value, list) else [None]
+
     @staticmethod
-    def _keys_of(user: dict[str, Any]) -> set[tuple[str, Any]]:
-        """Everything /users/delete can find this user by."""
-        keys = {("external_ids", i) for i in [user.get("primary"), *user["deprecated"]] if i}
+    def _keys_of(user: dict[str, Any], *, deprecated: bool = True) -> set[tuple[str, Any]]:
+        """Everything /users/delete can find this user by; an export ignores deprecated ids."""
+        external_ids = [user.get("primary"), *(user["deprecated"] if deprecated else [])]
+        keys = {("external_ids", i) for i in external_ids if i}
         keys |= {("user_aliases", (a["alias_name"], a["alias_label"])) for a in user.get("aliases", [])}
         for key, user_field in (
             ("braze_ids", "braze_id"),

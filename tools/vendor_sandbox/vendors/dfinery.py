@@ -2,8 +2,8 @@
 
 Documentation: https://docs.dfinery.ai/api-guide/api/import-api/identity-api/post-1
 
-Endpoint
-    POST /api/v1/identities/delete?service_id=<id>   envelope with code "20000"
+Endpoint (route name in brackets; Dfinery has no lookup by identifier)
+    POST /api/v1/identities/delete?service_id=<id>   [delete] envelope with code "20000"
 
 Default credentials: service_id "local-service", access_token "local-dfinery-token"
 (access_token header)
@@ -101,7 +101,8 @@ class Dfinery(Vendor):
     def record_for(cls, person: dict[str, Any]) -> str | None:
         return person.get("external_id") or None
 
-    def identifiers_in(self, body: Any) -> list[str]:
+    def identifiers_in(self, request: Request) -> list[str]:
+        body = request.body
         identity = body.get("identity") if isinstance(body, dict) else None
         external_id = identity.get("external_id") if isinstance(identity, dict) else None
         return [external_id] if isinstance(external_id, str) else []

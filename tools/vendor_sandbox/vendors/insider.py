@@ -1,19 +1,28 @@
-"""Insider: deletes the value of one identifier, or the whole profile.
+"""Insider: deletes the value of one identifier, or the whole profile, and reads a profile.
 
 Documentation:
 https://academy.insiderone.com/docs/delete-user-identities-api (identity)
 https://academy.insiderone.com/docs/delete-user-profile-api (user delete)
+https://academy.insiderone.com/docs/get-user-profiles-api (profile)
 
-Endpoints
-    DELETE /api/user/v1/identity      delete the value of one identifier: {}
-    POST   /api/user/v1/delete        delete the whole profile: {}; the request must carry the
-                                      unifier identifier (else 400); an unknown person is 200 {}
+Endpoints (route names in brackets)
+    DELETE /api/user/v1/identity      [identity] delete the value of one identifier: {}
+    POST   /api/user/v1/delete        [delete] delete the whole profile: {}; the request must
+                                      carry the unifier identifier (else 400); an unknown person
+                                      is 200 {}
+    POST   /api/user/v1/profile       [profile, a lookup] the user any of the identifiers finds:
+                                      {"attributes": {...}} with each requested attribute it has
+                                      (its identifiers: email, phone_number, uuid, custom), and
+                                      with "quota": true {"used", "total"} of the profile window;
+                                      "attributes" or "events" is required (the sandbox keeps no
+                                      events: it answers none); nobody found is 404
 
 Default credentials: partner_name "localbrand" (lowercase), request_token "local-insider-token"
 (X-PARTNER-NAME and X-REQUEST-TOKEN headers)
 
-Settings: partner_name, request_token, rate_limits {"identity": 1000, "delete": 10000},
-rate_window_seconds 60, unifier "email" (a default identifier name, or a custom one's name)
+Settings: partner_name, request_token, rate_limits {"identity": 1000, "delete": 10000, "profile":
+1000 (quota units; a profile read costs one)}, rate_window_seconds 60, unifier "email" (a default
+identifier name, or a custom one's name)
 
 Seed: {"insider": {"users": [{"email": "a@example.com", "phone_number": "+6598765432",
                               "uuid": "x", "custom": {"loyalty_id": "L1"}}]}}
@@ -64,7 +73,7 @@ class Insider(Vendor):
         "latency": 0.0,
         "partner_name": "localbrand",
         "request_token": "local-insider-token",
-        "rate_limits": {"identity": 1000, "delete": 10000},
+        "rate_limits": {"identity": 1000, "delete": 10000, "profile": 1000},
         "rate_window_seconds": 60.0,
         # The identifier the account unifies profiles on: a user delete must carry it.
         "unifier": "email",
@@ -74,6 +83,7 @@ class Insider(Vendor):
         return {
             ("DELETE", "/api/user/v1/identity"): Route("identity", self.delete_identifier),
             ("POST", "/api/user/v1/delete"): Route("delete", self.delete_user),
+            ("POST", "/api/user/v1/profile"): Route("profile", self.read_profile, lookup=True),
         }
 
     def authenticate(self, request: Request) -> Reply | None:
@@ -105,7 +115,8 @@ class Insider(Vendor):
         user = {key: person[key] for key in (*INSIDER_DEFAULT_KEYS, "custom") if person.get(key)}
         return user or None
 
-    def identifiers_in(self, body: Any) -> list[str]:
+    def identifiers_in(self, request: Request) -> list[str]:
+        body = request.body
         identifiers = body.get("identifiers") if isinstance(body, dict) else None
         slots = _insider_slots(identifiers) if isinstance(identifiers, dict) else []
         return [value for _, value in slots if isinstance(value, str)]
@@ -153,3 +164,25 @@ class Insider(Vendor):
             self.population.remove(user)
         # An unknown user also answers 200 {}: undocumented, it is the erasure's goal state.
         return Reply(200, {})
+
+    def read_profile(self, request: Request) -> Reply:
+        slots = self._requested_slots(request.body)
+        if slots is None:
+            return self.error(400, "no valid identifier: bad request")
+        attributes = request.body.get("attributes", [])
+        events = request.body.get("events", {})
+        if (
+            ("attributes" not in request.body and "events" not in request.body)
+            or not isinstance(attributes, list)
+            or not all(is_text(a) for a in attributes)
+            or not isinstance(events, dict)
+        ):
+            return self.error(400, "attributes or events are required: bad request")
+        user = self._owner(slots)
+        if user is None:
+            return self.error(404, "no such user for these identifiers: no data")
+        answer: dict[str, Any] = {"attributes": {a: copy.deepcopy(user[a]) for a in attributes if a in user}}
+        if request.body.get("quota") is True:
+            window = self._windows["profile"].peek()  # this call is already counted
+            answer["quota"] = {"used": window.limit - window.remaining, "total": window.limit}
+        return Reply(200, answer)
