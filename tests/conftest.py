@@ -26,6 +26,7 @@ from tests.helpers import (
     deploy_relay,
     load_function,
 )
+from tools.sam_local import moto_server
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def make_relay(httpserver, hasher):
             base_url=httpserver.url_for("").rstrip("/"),
             credentials=CREDENTIALS[vendor],
             concurrency=concurrency,
-            rates={operation.key: per_minute for operation in connector.operations},
+            rates={call.key: per_minute for call in connector.calls},
             connect_timeout=2.0,
             read_timeout=read_timeout,
             options=connector.options({}),
@@ -55,8 +56,11 @@ def make_relay(httpserver, hasher):
 
 @pytest.fixture
 def aws(monkeypatch):
-    """Moto in-process, with fake credentials so nothing can reach a real account."""
+    """Moto in-process, with fake credentials so nothing can reach a real account; with the local
+    stack's two cuts of moto's costs that grow with the data (tools/sam_local/moto_server.py)."""
     from moto import mock_aws
+
+    moto_server.install()
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")

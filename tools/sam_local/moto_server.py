@@ -55,6 +55,9 @@ def _unix_time_millis(dt: Any = None, *, unix_time_millis: Any = sqs_models.unix
 
 
 def install() -> None:
+    """Make the two cuts in this process (once, however often it is called)."""
+    if dynamodb_models.copy is not copy:
+        return
     sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
     dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy)  # type: ignore[assignment]
     backend = dynamodb_models.DynamoDBBackend
