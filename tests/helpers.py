@@ -38,6 +38,18 @@ def outcomes(results) -> list[tuple[str, str]]:
     return [(r.identifier.label, str(r.verdict.outcome)) for r in results]
 
 
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects among captured lines: log lines and metrics (Powertools' own debug lines
+    are plain text)."""
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return [line for line in found if isinstance(line, dict)]
+
+
 def load_function(name: str):
     """Import functions/<name>/app.py under its own module name, as Lambda would load it."""
     path = ROOT / "functions" / name / "app.py"
@@ -64,6 +76,14 @@ def event(function: str, trigger: str, body=SAMPLE_BODY) -> dict:
     (`python -m tools.sam_local generate-event`); by default it carries events/jane.json."""
     stack, specs, routes = _local_stack()
     return sample_event(stack, specs[function], routes, trigger, body)
+
+
+def respond(responder, status: int, body) -> None:
+    """Have a pytest-httpserver expectation answer `body`: JSON, or text as it is."""
+    if isinstance(body, str):
+        responder.respond_with_data(body, status)
+    else:
+        responder.respond_with_json(body, status)
 
 
 def answer_success(req):
@@ -134,16 +154,26 @@ def configure_functions(monkeypatch, base_url: str, credentials: dict[str, dict[
     parameters.clear_caches()
 
 
-def deploy_relay(load, monkeypatch, max_receive_count: int | None = None) -> DeployedRelay:
+def sandbox_credentials(sandbox) -> dict[str, dict[str, str]]:
+    """The credentials the vendor sandbox expects, in the fields each connector's secret has."""
+    return {vendor: sandbox.credentials(vendor, c.credential_fields) for vendor, c in CONNECTORS.items()}
+
+
+def deploy_relay(
+    load, monkeypatch, max_receive_count: int | None = None, verify: bool = False
+) -> DeployedRelay:
     """The ledger table and the queues as template.yaml defines them, in moto; with a
-    `max_receive_count`, every queue has its dead-letter queue ("<queue>-dlq")."""
+    `max_receive_count`, every queue has its dead-letter queue ("<queue>-dlq"); with `verify`,
+    each vendor function checks its deletions through its own queue (VERIFY_QUEUE_URL), and
+    status events reach the queue "events" through an EventBridge rule."""
     table = load_template(ROOT / "template.yaml")["Resources"]["LedgerTable"]["Properties"]
     boto3.client("dynamodb").create_table(
         TableName="ledger",
         KeySchema=table["KeySchema"],
         AttributeDefinitions=table["AttributeDefinitions"],
         BillingMode=table["BillingMode"],
-    )
+        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+    )  # no stream: moto would copy all its records at each transaction; `publish` plays it
     monkeypatch.setenv("LEDGER_TABLE", "ledger")
     sqs = boto3.client("sqs")
     queue_urls = {}
@@ -161,16 +191,37 @@ def deploy_relay(load, monkeypatch, max_receive_count: int | None = None) -> Dep
         queue_urls[queue] = url
         if queue != "intake":
             monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
-    return DeployedRelay(load, queue_urls)
+    if verify:
+        queue_urls["events"] = _status_events_queue(sqs)
+    return DeployedRelay(load, queue_urls, monkeypatch if verify else None)
+
+
+def _status_events_queue(sqs) -> str:
+    """A queue that receives the relay's status events from the default bus, as a subscriber would."""
+    from erasure.handlers.receipts import STATUS_EVENT_SOURCE
+
+    url = sqs.create_queue(QueueName="status-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events")
+    events.put_rule(Name="status", EventPattern=json.dumps({"source": [STATUS_EVENT_SOURCE]}))
+    events.put_targets(Rule="status", Targets=[{"Id": "queue", "Arn": arn}])
+    return url
 
 
 class DeployedRelay:
     """The deployed relay, as far as tests see it: its API, its queues and its ledger."""
 
-    def __init__(self, load, queue_urls):
+    def __init__(self, load, queue_urls, verify_with=None):
         self.intake = load("intake").lambda_handler
         self.status = load("status").lambda_handler
-        self.vendors = {vendor: load(vendor).lambda_handler for vendor in VENDORS}
+        self.receipts = load("receipts").lambda_handler
+        self.vendors = {}
+        for vendor in VENDORS:  # each checks its deletions through its own queue, as template.yaml says
+            if verify_with:
+                verify_with.setenv("VERIFY_QUEUE_URL", queue_urls[vendor])
+            self.vendors[vendor] = load(vendor).lambda_handler
+        if verify_with:
+            verify_with.delenv("VERIFY_QUEUE_URL")
         self.queue_urls = queue_urls
         self.sqs = boto3.client("sqs")
         self.received = {}  # queue -> the messages of its last delivery
@@ -239,6 +290,32 @@ class DeployedRelay:
             seen.update(m["MessageId"] for m in fresh)
             found += fresh
         return found
+
+    def publish(self):
+        """The ledger's stream reaches the receipts function: every request, as if each changed."""
+        requests = [i["request_id"] for i in self.ledger_items() if i["item"] == "REQUEST"]
+        records = [
+            {
+                "eventID": str(n),
+                "eventName": "MODIFY",
+                "eventSource": "aws:dynamodb",
+                "dynamodb": {
+                    "Keys": {"request_id": {"S": r}, "item": {"S": "REQUEST"}},
+                    "SequenceNumber": str(n),
+                },
+            }
+            for n, r in enumerate(requests)
+        ]
+        return self.receipts({"Records": records}, FakeContext())
+
+    def status_events(self):
+        """The status events published since the last call, as the subscriber's queue got them."""
+        found = self.all_messages("events")
+        for message in found:
+            self.sqs.delete_message(
+                QueueUrl=self.queue_urls["events"], ReceiptHandle=message["ReceiptHandle"]
+            )
+        return [json.loads(m["Body"]) for m in found]
 
     def ledger_items(self):
         return boto3.resource("dynamodb").Table("ledger").scan()["Items"]

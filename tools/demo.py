@@ -2,10 +2,13 @@
 
 Starts the vendor sandbox (all four vendors), moto with the template's queues, table and secrets,
 the template's API routes and SQS mappings (tools.sam_local); submits the sample deletion from
-events/deletion.json through the signed API, waits for every vendor, prints the receipt as a table
-and the sandbox's people before and after, then stops everything.
+events/deletion.json through the signed API, waits until every vendor has answered and verified
+(checks a few seconds apart, not the vendors' minutes and days), prints the receipts as tables,
+each vendor's verification, and the sandbox's people before and after. Then a vendor that says
+"success" and keeps the person (the sandbox's `keep` fault at Insider): it ends still_present,
+and the metric behind StillPresentAlarm counts it. Then it stops everything.
 
-    python -m tools.demo            # run once (exit 1 unless every deletion completed)
+    python -m tools.demo            # run once (exit 1 unless every request ends as it should)
     python -m tools.demo --serve    # then keep the stack running for curl, until Ctrl-C
 """
 
@@ -27,7 +30,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from erasure.config import SANDBOX_URL_VARIABLE
-from tools.erasure_cli.receipts import receipt_console, receipt_view
+from tools.erasure_cli.receipts import is_final, receipt_console, receipt_view
 from tools.local_secrets import sandbox_secrets
 from tools.ports import PortInUse
 from tools.sam_local import LocalRuntime
@@ -46,7 +49,18 @@ JANE = {
     "phone_number": "+6591234567",
     "uuid": "jane-uuid-1",
 }
-FINAL_STATUSES = {"completed", "failed", "rejected"}
+# Kim, whom Insider keeps after answering her erasure with its "success".
+KIM = {"external_id": "kim-77", "email": "kim@example.com"}
+KIM_REQUEST = {"request_id": "demo-kim-profile", "identity": {"email": "kim@example.com"}}
+LOCAL_ENV_VARS = ROOT / "events" / "env.local.json"
+
+
+def local_env_vars(sandbox_url: str) -> dict[str, Any]:
+    """events/env.local.json (one ledger writer, verification seconds after each deletion instead
+    of the vendors' minutes and days), pointed at this sandbox."""
+    env_vars = json.loads(LOCAL_ENV_VARS.read_text())
+    env_vars["Parameters"][SANDBOX_URL_VARIABLE] = sandbox_url
+    return env_vars
 
 
 def signed(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -58,15 +72,6 @@ def signed(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     return response.status, json.loads(response.data or b"null")
 
 
-def settled(receipt: dict[str, Any]) -> bool:
-    """Every targeted vendor has answered for every identifier, and nothing waits for a retry."""
-    if receipt["status"] in FINAL_STATUSES:
-        return True
-    outcomes = [o for items in receipt["vendors"].values() for o in items]
-    retrying = any(o["outcome"] in ("throttled", "transient", "unauthorized") for o in outcomes)
-    return not receipt["awaiting"] and not retrying
-
-
 def wait_for_receipts(api: str, request_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     receipts: dict[str, dict[str, Any]] = {}
@@ -75,10 +80,23 @@ def wait_for_receipts(api: str, request_ids: list[str], timeout: float) -> dict[
             status, receipt = signed("GET", f"{api}/v1/deletions/{request_id}")
             if status == 200:  # anything else: keep the last receipt and ask again
                 receipts[request_id] = receipt
-        done = len(receipts) == len(request_ids) and all(settled(r) for r in receipts.values())
+        done = len(receipts) == len(request_ids) and all(is_final(r) for r in receipts.values())
         if done or time.monotonic() > deadline:
             return receipts
         time.sleep(0.5)
+
+
+def checked(receipts: dict[str, dict[str, Any]]) -> str:
+    """One line per vendor and identifier a vendor acted on: its outcome and its verification."""
+    lines = []
+    for request_id, receipt in receipts.items():
+        for vendor, outcomes in receipt["vendors"].items():
+            for o in outcomes:
+                if o["verification"]:
+                    reason = f"  ({o['verification_reason']})" if o["verification_reason"] else ""
+                    row = f"{request_id:<26} {vendor:<10} {o['identifier']:<12} {o['outcome']:<15}"
+                    lines.append(f"  {row} {o['verification']}{reason}")
+    return "\n".join(lines)
 
 
 def people(state: dict[str, Any]) -> str:
@@ -125,9 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def demo(args: argparse.Namespace, api_port: int, sandbox_port: int) -> int:
     with open(args.logs, "w") as logs, VendorSandbox(port=sandbox_port) as sandbox:
-        sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE]))
-        # moto, which plays DynamoDB here, is not thread-safe: one ledger transaction at a time.
-        env_vars = {"Parameters": {SANDBOX_URL_VARIABLE: sandbox.url, "LEDGER_WRITERS": "1"}}
+        sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE, KIM]))
+        env_vars = local_env_vars(sandbox.url)
         template = ROOT / "template.yaml"
         with LocalRuntime(template, env_vars=env_vars, secrets=sandbox_secrets, logs=logs) as runtime:
             api = runtime.serve_api(api_port)
@@ -147,10 +164,21 @@ def demo(args: argparse.Namespace, api_port: int, sandbox_port: int) -> int:
             console = receipt_console()
             for receipt in receipts.values():  # the operator CLI's table: one column per meaning
                 console.print(receipt_view(receipt), "")
+            print("verification: what each vendor's read API showed after its deletion\n" + checked(receipts))
             print("\nthe vendors' people before:\n" + people(before))
             print("\nand after:\n" + people(sandbox.state()))
-            completed = all(r["status"] == "completed" for r in receipts.values())
-            print(f"\n{'every deletion completed' if completed else 'NOT every deletion completed'}")
+            erased = all(r["final"] and r["verification"] != "still_present" for r in receipts.values())
+            verdict = "every deletion final, and verified where a vendor can tell"
+            print(f"\n{verdict if erased else 'NOT every deletion final and verified'}")
+
+            print('\na vendor that answers "success" and keeps the person: Insider, for Kim (fault `keep`)')
+            sandbox.inject_fault("insider", "keep", count=None, route="delete")
+            signed("POST", f"{api}/v1/deletions", KIM_REQUEST)
+            kim = wait_for_receipts(api, [KIM_REQUEST["request_id"]], args.timeout)
+            print(checked(kim))
+            alarmed = Path(args.logs).read_text().count('"verification_still_present":[1.0]')
+            print(f"the metric StillPresentAlarm watches (verification_still_present) logged: {alarmed}")
+            kept = all(r["verification"] == "still_present" for r in kim.values()) and alarmed == 1
 
             if args.serve:
                 print(f"\nthe stack keeps running; try (curl 7.75+ signs requests):\n{curl_examples(api)}")
@@ -159,7 +187,7 @@ def demo(args: argparse.Namespace, api_port: int, sandbox_port: int) -> int:
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
-    return 0 if completed else 1
+    return 0 if erased and kept else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from werkzeug import Response
 
 from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
-from tests.helpers import CREDENTIALS, outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request, respond
 
 PATH = "/users/external_ids/remove"
 HEADERS = {"Authorization": f"Bearer {CREDENTIALS['braze']['api_key']}", "Content-Type": "application/json"}
@@ -248,3 +248,123 @@ def test_the_prioritization_is_a_setting(setting, prioritization):
 def test_a_bad_prioritization_names_its_setting(setting):
     with pytest.raises(ConfigError, match="BRAZE_DELETE_PRIORITIZATION"):
         CONNECTORS["braze"].options({"BRAZE_DELETE_PRIORITIZATION": setting})
+
+
+# -- verification: POST /users/export/ids ------------------------------------------------------
+
+EXPORT = "/users/export/ids"
+FIELDS = ["braze_id", "external_id"]
+
+
+def looked_up(results):
+    return [
+        (r.identifier.label, str(r.verdict.outcome)) for request_results in results for r in request_results
+    ]
+
+
+def test_export_asks_50_external_ids_a_call_and_one_email_with_minimal_fields(httpserver, make_relay):
+    ids = [f"crm-{n}" for n in range(60)]
+    httpserver.expect_oneshot_request(
+        EXPORT, method="POST", headers=HEADERS, json={"external_ids": ids[:50], "fields_to_export": FIELDS}
+    ).respond_with_json({"users": [], "invalid_user_ids": ids[:50], "message": "success"}, 201)
+    httpserver.expect_oneshot_request(
+        EXPORT, method="POST", json={"external_ids": ids[50:], "fields_to_export": FIELDS}
+    ).respond_with_json({"users": [{"external_id": "crm-55", "braze_id": "b55"}], "message": "success"}, 201)
+    httpserver.expect_oneshot_request(
+        EXPORT, method="POST", json={"email_address": "jane@example.com", "fields_to_export": FIELDS}
+    ).respond_with_json({"users": [], "message": "success"}, 201)
+    results = make_relay("braze", concurrency=1).look_up(
+        [request({"external_id": i}) for i in ids] + [request({"email": "jane@example.com"})]
+    )
+    httpserver.check_assertions()
+    found = looked_up(results)
+    assert found.count(("external_id", "verified_absent")) == 59
+    assert found[55] == ("external_id", "still_present")
+    assert found[-1] == ("email", "verified_absent")
+    assert results[0][0].verdict.evidence.http_status == 201
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verification"),
+    [
+        (201, {"users": [], "message": "success"}, "verified_absent"),
+        # invalid_user_ids says nothing the empty users list does not: judged from users.
+        (201, {"users": [], "invalid_user_ids": ["x"], "message": "success"}, "verified_absent"),
+        # By email several users can match: any user means the person is not gone.
+        (201, {"users": [{"braze_id": "b1"}, {"braze_id": "b2"}], "message": "success"}, "still_present"),
+        (201, {"message": "success"}, "transient"),
+        (201, "<html>oops</html>", "transient"),
+        (400, {"message": "Invalid email address"}, "unverifiable"),
+        (401, {"message": "Invalid API key"}, "unauthorized"),
+        (429, {"message": "rate limited"}, "throttled"),
+        (500, {"message": "internal"}, "transient"),
+    ],
+)
+def test_export_answers_read_as_verifications(httpserver, make_relay, status, body, verification):
+    respond(httpserver.expect_oneshot_request(EXPORT, method="POST"), status, body)
+    (results,) = make_relay("braze").look_up([request({"email": "jane@example.com"})])
+    assert looked_up([results]) == [("email", verification)]
+
+
+def test_an_exported_user_naming_none_of_the_ids_proves_none_gone(httpserver, make_relay):
+    httpserver.expect_oneshot_request(EXPORT).respond_with_json(
+        {"users": [{"external_id": "crm-1"}, {"braze_id": "b-unknown"}], "message": "success"}, 201
+    )
+    results = make_relay("braze").look_up(
+        [request({"external_id": "crm-1"}), request({"external_id": "crm-2"})]
+    )
+    assert looked_up(results) == [("external_id", "still_present"), ("external_id", "unverifiable")]
+
+
+def test_aliases_are_looked_up_with_their_labels_and_mapped_back(httpserver, make_relay):
+    httpserver.expect_oneshot_request(
+        EXPORT,
+        json={
+            "user_aliases": [
+                {"alias_name": "n1", "alias_label": "crm"},
+                {"alias_name": "n2", "alias_label": "crm"},
+            ],
+            "fields_to_export": [*FIELDS, "user_aliases"],
+        },
+    ).respond_with_json({"users": [{"user_aliases": [{"alias_name": "n2", "alias_label": "crm"}]}]}, 201)
+    alias = {"alias_label": "crm"}
+    results = make_relay("braze").look_up(
+        [
+            request({"user_alias": {**alias, "alias_name": "n1"}}),
+            request({"user_alias": {**alias, "alias_name": "n2"}}),
+        ]
+    )
+    httpserver.check_assertions()
+    assert looked_up(results) == [("user_alias.crm", "verified_absent"), ("user_alias.crm", "still_present")]
+
+
+def test_a_lookup_answer_quoting_the_identifier_keeps_it_out_of_the_reason(httpserver, make_relay):
+    httpserver.expect_oneshot_request(EXPORT).respond_with_json(
+        {"message": "Invalid email address: 'jane@example.com'"},
+        400,
+        headers={"X-Request-Id": "jane@example.com"},
+    )
+    (results,) = make_relay("braze").look_up([request({"email": "jane@example.com"})])
+    verdict = results[0].verdict
+    assert verdict.outcome == "unverifiable"
+    assert "jane@example.com" not in verdict.reason and "<identifier>" in verdict.reason
+    assert verdict.evidence.vendor_request_id == "<identifier>"  # even the vendor's request id
+
+
+def test_a_lookup_refused_for_one_bad_id_is_halved_until_the_refusal_falls_on_it(httpserver, make_relay):
+    def answer(req):
+        ids = req.get_json()["external_ids"]
+        if "bad id" in ids:
+            return Response(json.dumps({"message": "Invalid external id"}), 400)
+        return Response(json.dumps({"users": [], "message": "success"}), 201)
+
+    httpserver.expect_request(EXPORT).respond_with_handler(answer)
+    results = make_relay("braze").look_up(
+        [request({"external_id": i}) for i in ("crm-1", "bad id", "crm-3", "crm-4")]
+    )
+    assert [r[0].verdict.outcome for r in results] == [
+        "verified_absent",
+        "unverifiable",
+        "verified_absent",
+        "verified_absent",
+    ]

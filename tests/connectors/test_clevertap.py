@@ -7,7 +7,7 @@ from werkzeug import Response
 
 from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
-from tests.helpers import CREDENTIALS, outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request, respond
 
 PATH = "/1/delete/profiles.json"
 HEADERS = {
@@ -118,3 +118,50 @@ def test_region_maps_to_its_host(env, url):
 def test_an_unknown_region_names_the_setting():
     with pytest.raises(ConfigError, match="CLEVERTAP_REGION"):
         CONNECTORS["clevertap"].base_url({"CLEVERTAP_REGION": "mars1"})
+
+
+# -- verification: GET /1/profile.json ---------------------------------------------------------
+
+PROFILE = "/1/profile.json"
+
+
+def test_profile_lookup_is_a_get_by_identity_or_object_id(httpserver, make_relay):
+    read_headers = {k: v for k, v in HEADERS.items() if k != "Content-Type"}
+    httpserver.expect_oneshot_request(
+        PROFILE, method="GET", headers=read_headers, query_string={"identity": "client 1+"}
+    ).respond_with_json({"status": "success", "record": {"identity": "client 1+"}})
+    httpserver.expect_oneshot_request(
+        PROFILE, method="GET", query_string={"objectId": "ctid-1"}
+    ).respond_with_json({"status": "success"})
+    (results,) = make_relay("clevertap").look_up([request({"external_id": "client 1+", "guid": "ctid-1"})])
+    httpserver.check_assertions()
+    assert [(r.identifier.label, r.verdict.outcome) for r in results] == [
+        ("external_id", "still_present"),
+        ("guid", "verified_absent"),
+    ]
+    assert not any(req.data for req, _ in httpserver.log)  # a GET without a body
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verification"),
+    [
+        (200, {"status": "success", "record": {"identity": "c1", "profileData": {}}}, "still_present"),
+        (200, {"status": "success"}, "verified_absent"),
+        (200, {"status": "success", "record": None}, "verified_absent"),
+        (200, {"status": "fail", "error": "User not found", "code": 404}, "verified_absent"),
+        # The not-found answer is undocumented: what does not say so plainly proves nothing.
+        (200, {"status": "fail", "error": "Something went wrong"}, "unverifiable"),
+        (200, {"status": "partial"}, "unverifiable"),
+        (404, {"status": "fail", "error": "User not found", "code": 404}, "unverifiable"),
+        (404, "<html>Not Found</html>", "unauthorized"),
+        (200, {"status": "fail", "error": "Too many concurrent requests", "code": 429}, "throttled"),
+        (200, {"status": "fail", "error": "Invalid Credentials", "code": 401}, "unauthorized"),
+        (429, {"status": "fail", "error": "Too many concurrent requests"}, "throttled"),
+        (200, "<html>oops</html>", "transient"),
+        (503, "", "transient"),
+    ],
+)
+def test_profile_answers_read_as_verifications(httpserver, make_relay, status, body, verification):
+    respond(httpserver.expect_oneshot_request(PROFILE), status, body)
+    (results,) = make_relay("clevertap").look_up([request({"external_id": "c1"})])
+    assert results[0].verdict.outcome == verification

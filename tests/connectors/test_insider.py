@@ -7,7 +7,7 @@ import pytest
 from erasure.relay import _BatchSender
 from erasure.request import Identifier, IdentifierType
 from erasure.vendors.base import Target
-from tests.helpers import CREDENTIALS, outcomes, request
+from tests.helpers import CREDENTIALS, outcomes, request, respond
 
 PATH = "/api/user/v1/identity"
 HEADERS = {
@@ -77,11 +77,7 @@ def test_one_call_per_identifier_with_a_lowercase_partner_name(httpserver, make_
     ],
 )
 def test_classifies_documented_answers(httpserver, make_relay, status, body, outcome):
-    responder = httpserver.expect_oneshot_request(PATH, method="DELETE")
-    if isinstance(body, str):
-        responder.respond_with_data(body, status)
-    else:
-        responder.respond_with_json(body, status)
+    respond(httpserver.expect_oneshot_request(PATH, method="DELETE"), status, body)
     (results,) = make_relay("insider").run([removal({"uuid": "user-1"})])
     assert results[0].verdict.outcome == outcome
 
@@ -186,11 +182,7 @@ def test_one_call_a_person_carrying_every_identifier_insider_knows(httpserver, m
     ],
 )
 def test_classifies_the_delete_answers(httpserver, make_relay, status, body, outcome):
-    responder = httpserver.expect_oneshot_request(DELETE)
-    if isinstance(body, str):
-        responder.respond_with_data(body, status)
-    else:
-        responder.respond_with_json(body, status)
+    respond(httpserver.expect_oneshot_request(DELETE), status, body)
     (results,) = make_relay("insider").run([request({"email": "a@example.com", "uuid": "u-1"})])
     assert {r.verdict.outcome for r in results} == {outcome}
 
@@ -204,3 +196,49 @@ def test_a_refused_person_is_refused_whole_never_split(httpserver, make_relay):
         ("refused", "unifier identifier is required: bad request")
     }
     assert len(httpserver.log) == 1
+
+
+# -- verification: POST /api/user/v1/profile ---------------------------------------------------
+
+PROFILE = "/api/user/v1/profile"
+
+
+def test_profile_lookup_reads_one_identifier_a_call_with_one_attribute(httpserver, make_relay):
+    for identifiers in ({"email": "jane@example.com"}, {"custom": {"loyalty_id": "L1"}}):
+        httpserver.expect_oneshot_request(
+            PROFILE,
+            method="POST",
+            headers=HEADERS,
+            json={"identifiers": identifiers, "attributes": ["email"], "quota": True},
+        ).respond_with_json({"error": "no such user for these identifiers: no data"}, 404)
+    (results,) = make_relay("insider").look_up(
+        [request({"email": "jane@example.com", "custom": {"loyalty_id": "L1"}})]
+    )
+    httpserver.check_assertions()
+    assert [r.verdict.outcome for r in results] == ["verified_absent", "verified_absent"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verification"),
+    [
+        (
+            200,
+            {"attributes": {"email": "jane@example.com"}, "quota": {"used": 3, "total": 1000}},
+            "still_present",
+        ),
+        (404, {"error": "no such user for these identifiers: no data"}, "verified_absent"),
+        (404, "<html>Not Found</html>", "unauthorized"),
+        (200, {}, "transient"),
+        (200, "", "transient"),
+        (200, {"error": "rejected: too many requests"}, "transient"),
+        (400, {"error": "no valid identifier: bad request"}, "unverifiable"),
+        (400, {"success": False, "message": "Partner is invalid."}, "unauthorized"),
+        (403, {"message": "Request limit exceeded"}, "throttled"),
+        (429, {"error": "rejected: too many requests"}, "throttled"),
+        (500, {"error": "internal"}, "transient"),
+    ],
+)
+def test_profile_answers_read_as_verifications(httpserver, make_relay, status, body, verification):
+    respond(httpserver.expect_oneshot_request(PROFILE, method="POST"), status, body)
+    (results,) = make_relay("insider").look_up([request({"email": "jane@example.com"})])
+    assert results[0].verdict.outcome == verification

@@ -3,18 +3,12 @@ vendor and status functions; lines about many requests at once list them in `req
 
 import json
 
-from tests.helpers import VENDORS
+from tests.helpers import VENDORS, json_lines
 
 
-def json_lines(text: str) -> list[dict]:
-    """The Logger's JSON lines (the capture also holds Powertools' own plain debug lines)."""
-    lines = []
-    for line in text.splitlines():
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            continue
-    return [line for line in lines if isinstance(line, dict) and "message" in line]
+def log_lines(text: str) -> list[dict]:
+    """The Logger's lines (the capture also holds metrics and Powertools' plain debug lines)."""
+    return [line for line in json_lines(text) if "message" in line]
 
 
 def test_a_requests_log_lines_carry_its_request_id_in_every_function(relay, everything_logged):
@@ -26,7 +20,7 @@ def test_a_requests_log_lines_carry_its_request_id_in_every_function(relay, ever
     assert relay.get("corr-1")[0] == 200
     relay.post({"request_id": "corr-3", "identity": {"email": "not an email"}})
 
-    lines = json_lines(everything_logged())
+    lines = log_lines(everything_logged())
     for request_id, other in (("corr-1", "corr-2"), ("corr-2", "corr-1")):
         own = [line for line in lines if line.get("correlation_id") == request_id]
         assert {line["message"] for line in own} >= {"request accepted", "identifier outcome"}

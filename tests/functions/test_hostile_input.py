@@ -105,6 +105,9 @@ requests = (
             "requested_at": any_text | json_values,
             "vendors": st.lists(st.sampled_from([*VENDORS, "nobody"]) | json_values, max_size=3)
             | json_values,
+            # A verification check's schedule: what makes a vendor queue's message a check.
+            "verify": st.fixed_dictionaries({}, optional={"check": json_values, "due_at": json_values})
+            | json_values,
         },
     )
     | json_values

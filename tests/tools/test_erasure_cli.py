@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from erasure.config import SANDBOX_URL_VARIABLE
-from tools.demo import JANE, ROOT
+from tools.demo import JANE, ROOT, local_env_vars
 from tools.erasure_cli.cli import main
 from tools.local_secrets import sandbox_secrets
 from tools.sam_local import LocalRuntime
@@ -23,7 +22,7 @@ def api_url(tmp_path_factory):
     logs = tmp_path_factory.mktemp("erasure_cli") / "functions.log"
     with open(logs, "w") as log_file, VendorSandbox() as sandbox:
         sandbox.seed(seed_of([*DEFAULT_PEOPLE, JANE]))
-        env_vars = {"Parameters": {SANDBOX_URL_VARIABLE: sandbox.url}}
+        env_vars = local_env_vars(sandbox.url)
         template = ROOT / "template.yaml"
         with LocalRuntime(template, env_vars=env_vars, secrets=sandbox_secrets, logs=log_file) as runtime:
             url = runtime.serve_api()

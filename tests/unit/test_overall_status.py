@@ -1,6 +1,6 @@
 import pytest
 
-from erasure.ledger import overall_status
+from erasure.ledger import overall_status, overall_verification
 
 
 def items(*outcomes):
@@ -25,3 +25,24 @@ def items(*outcomes):
 )
 def test_overall_status(outcomes, awaiting, status):
     assert overall_status(outcomes, awaiting) == status
+
+
+def checked(*verifications):
+    return [{"outcome": "accepted", "verification": v} for v in verifications]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "final", "verification"),
+    [
+        (checked("verified_absent", "verified_absent"), True, "verified"),
+        (checked("verified_absent", "unverifiable"), True, "partially_verified"),
+        (checked("unverifiable"), True, "unverifiable"),
+        (checked("verified_absent", "still_present"), True, "still_present"),  # never success
+        (items("refused", "skipped"), True, "not_applicable"),
+        (checked("verified_absent"), False, "pending"),  # another outcome or check to come
+    ],
+)
+def test_overall_verification(outcomes, final, verification):
+    assert overall_verification([{**o, "verification": o.get("verification")} for o in outcomes], final) == (
+        verification
+    )

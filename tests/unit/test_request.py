@@ -179,3 +179,38 @@ def test_a_bad_user_alias_is_named(alias, field):
         parse({"identity": {"user_alias": alias}})
     assert [e.field for e in refused.value.errors] == [field]
     assert "crm-9" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "deadline"),
+    [
+        ({}, "2026-02-28T09:00:00.000Z"),  # GDPR's month by default; February has no 31st
+        ({"regulation": "gdpr"}, "2026-02-28T09:00:00.000Z"),
+        ({"regulation": "ccpa"}, "2026-03-17T09:00:00.000Z"),  # 45 days
+        ({"due_by": "2026-02-10"}, "2026-02-10T23:59:59.999Z"),  # a date: due by its end, UTC
+        ({"regulation": "ccpa", "due_by": "2026-02-10T12:00:00+02:00"}, "2026-02-10T10:00:00.000Z"),
+    ],
+)
+def test_the_deadline_is_the_regulations_period_or_the_callers_date(extra, deadline):
+    request = parse({"identity": {"email": "a@example.com"}, "requested_at": "2026-01-31T09:00:00Z", **extra})
+    assert request.deadline == deadline
+    assert parse(request.to_message()) == request
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "reason"),
+    [
+        ({"regulation": "lgpd"}, "regulation", "must be one of: gdpr, ccpa"),
+        ({"regulation": 1}, "regulation", "must be one of: gdpr, ccpa"),
+        ({"due_by": "next week"}, "due_by", "must be an ISO-8601 date (2026-12-31) or time with a time zone"),
+        (
+            {"due_by": "2026-02-10T12:00:00"},
+            "due_by",
+            "must be an ISO-8601 date (2026-12-31) or time with a time zone",
+        ),
+        ({"due_by": "2025-12-31"}, "due_by", "is before requested_at"),
+    ],
+)
+def test_a_bad_regulation_or_due_by_is_named(extra, field, reason):
+    body = {"identity": {"email": "a@example.com"}, "requested_at": "2026-01-31T09:00:00Z", **extra}
+    assert fields(body) == {field: reason}

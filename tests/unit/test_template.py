@@ -2,11 +2,15 @@
 
 import pytest
 
+from erasure.handlers.receipts import NEAR_DEADLINE_METRIC
+from erasure.ledger import DEADLINE_INDEX, DEADLINE_WATCH
 from erasure.vendors import CONNECTORS
+from erasure.verification import STILL_PRESENT_METRIC
 from tests.helpers import ROOT
 from tools.sam_local import load_template
 
-RESOURCES = load_template(ROOT / "template.yaml")["Resources"]
+TEMPLATE = load_template(ROOT / "template.yaml")
+RESOURCES, PARAMETERS = TEMPLATE["Resources"], TEMPLATE["Parameters"]
 
 
 def resource(vendor: str, kind: str) -> dict:
@@ -29,6 +33,47 @@ def test_each_vendor_has_its_function_queue_dead_letters_secret_and_alarm(vendor
     assert "SecretString" in resource(vendor, "Credentials")
     intake = RESOURCES["IntakeFunction"]["Properties"]["Environment"]["Variables"]
     assert f"{vendor.upper()}_QUEUE_URL" in intake
+
+
+@pytest.mark.parametrize("vendor", list(CONNECTORS))
+def test_a_vendor_with_a_lookup_checks_through_its_own_queue_after_its_documented_delay(vendor):
+    connector, function = CONNECTORS[vendor], resource(vendor, "Function")
+    variables = function["Environment"]["Variables"]
+    name = type(connector).__name__
+    if connector.lookup is None:
+        assert "VERIFY_QUEUE_URL" not in variables
+        return
+    assert variables["VERIFY_QUEUE_URL"] == {"Ref": f"{name}Queue"}
+    delay = variables[f"{vendor.upper()}_VERIFY_AFTER_S"]
+    assert PARAMETERS[delay["Ref"]]["Default"] == connector.verify_after_s
+    queue_statement = next(
+        s
+        for p in function["Policies"]
+        if isinstance(p, dict) and "Statement" in p
+        for s in p["Statement"]
+        if s["Resource"] == {"Fn::GetAtt": [f"{name}Queue", "Arn"]}
+    )
+    assert "sqs:SendMessage" in queue_statement["Action"]
+
+
+def test_the_receipts_function_reads_the_ledgers_stream_and_watches_deadlines():
+    function = RESOURCES["ReceiptsFunction"]["Properties"]
+    stream = function["Events"]["LedgerChanges"]["Properties"]
+    assert stream["Stream"] == {"Fn::GetAtt": ["LedgerTable", "StreamArn"]}
+    assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["ReceiptsDeadLetterQueue", "Arn"]
+    }
+    assert function["Events"]["DeadlineWatch"]["Properties"]["Schedule"] == "rate(1 hour)"
+    table = RESOURCES["LedgerTable"]["Properties"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == DEADLINE_INDEX
+    assert [k["AttributeName"] for k in index["KeySchema"]] == [DEADLINE_WATCH, "due_by"]
+    for alarm, metric in (
+        ("StillPresentAlarm", STILL_PRESENT_METRIC),
+        ("DeadlineAlarm", NEAR_DEADLINE_METRIC),
+    ):
+        properties = RESOURCES[alarm]["Properties"]
+        assert (properties["MetricName"], properties["Dimensions"][0]["Name"]) == (metric, "service")
 
 
 def test_personal_data_and_credentials_are_under_the_relays_own_key():

@@ -95,6 +95,7 @@ def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
     receipt = watch(client, messages if args.json else output, args.request_id, args.interval, args.timeout)
     print_receipt(output, receipt, args.json)
     if not is_final(receipt):
-        messages.print(Text(f"erasure_cli: still {receipt.get('status')} after {args.timeout:g} s"))
+        state = f"{receipt.get('status')}, verification {receipt.get('verification')}"
+        messages.print(Text(f"erasure_cli: not final after {args.timeout:g} s: {state}"))
         return EXIT_NOT_ALL_DONE
     return EXIT_DONE

@@ -1,8 +1,9 @@
 """status and watch: a request's receipt (GET /v1/deletions/{id}) as a table, or as its JSON.
 
-A receipt (erasure/ledger.py `receipt`) has the overall status and, per targeted vendor, one
-outcome per identifier (its type and keyed hash, never its value), the pairs still awaited, the
-vendors skipped with why, and the field errors of a rejected request.
+A receipt (erasure/ledger.py `receipt`) has the overall status and verification, whether it is
+final, its statutory due_by, and per targeted vendor one outcome per identifier (its type and
+keyed hash, never its value) with its verification, the pairs still awaited, the vendors skipped
+with why, and the field errors of a rejected request.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from erasure.outcomes import RETRYABLE, SUCCESSES, Outcome
+from erasure.outcomes import RETRYABLE, SUCCESSES, Outcome, Verification
 from tools.erasure_cli.client import ApiClient, unexpected
 
-FINAL_STATUSES = {"completed", "failed", "rejected"}
 ID_HASH_SHOWN = 12  # characters of the keyed hash: enough to tell identifiers apart on screen
 
 
@@ -38,12 +38,8 @@ def fetch_receipt(client: ApiClient, request_id: str) -> dict[str, Any]:
 
 
 def is_final(receipt: dict[str, Any]) -> bool:
-    """Nothing more will happen: a final status, or every pair answered and none to be retried
-    (a partially_completed request whose failures are refusals)."""
-    if receipt.get("status") in FINAL_STATUSES:
-        return True
-    outcomes = [o.get("outcome") for items in receipt.get("vendors", {}).values() for o in items]
-    return not receipt.get("awaiting") and not any(outcome in RETRYABLE for outcome in outcomes)
+    """Nothing more will happen: every outcome final and every verification made (the relay says so)."""
+    return receipt.get("final") is True
 
 
 def print_receipt(console: Console, receipt: dict[str, Any], as_json: bool) -> None:
@@ -73,13 +69,27 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
         (str(receipt.get("request_id")), "bold"),
         "  ",
         (str(receipt.get("status")), _status_style(receipt)),
-        f"  {receipt.get('action') or ''}, created {receipt.get('created_at') or '-'}",
+        "  verification ",
+        (str(receipt.get("verification")), _verification_style(receipt.get("verification"))),
+        f"  {receipt.get('action') or ''}, created {receipt.get('created_at') or '-'},"
+        f" due by {receipt.get('due_by') or '-'}",
     )
     table = Table(
-        "vendor", "identifier", "id hash", "outcome", "reason", "HTTP", "tries", "completed", box=None
+        "vendor",
+        "identifier",
+        "id hash",
+        "outcome",
+        "reason",
+        "HTTP",
+        "tries",
+        "completed",
+        "verification",
+        "checked",
+        box=None,
     )
     for vendor, outcomes in receipt.get("vendors", {}).items():
         for o in outcomes:
+            verification = o.get("verification")
             table.add_row(
                 vendor,
                 Text(str(o.get("identifier"))),
@@ -89,14 +99,28 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
                 str(o.get("last_http_status") or "-"),
                 str(o.get("attempts", 0)),
                 o.get("completed_at") or "-",
+                Text.assemble(
+                    (verification or "-", _verification_style(verification)),
+                    f": {o['verification_reason']}" if o.get("verification_reason") else "",
+                ),
+                o.get("verified_at") or "-",
             )
     for pair in receipt.get("awaiting", []):
         identifier, id_hash = str(pair.get("identifier")), str(pair.get("id_hash"))[:ID_HASH_SHOWN]
         table.add_row(
-            pair.get("vendor"), Text(identifier), id_hash, Text("awaiting", "yellow"), "", "-", "0", "-"
+            pair.get("vendor"),
+            Text(identifier),
+            id_hash,
+            Text("awaiting", "yellow"),
+            "",
+            "-",
+            "0",
+            "-",
+            "-",
+            "-",
         )
     for vendor, reason in receipt.get("skipped", {}).items():
-        table.add_row(vendor, "-", "-", Text("skipped", "dim"), Text(str(reason)), "-", "0", "-")
+        table.add_row(vendor, "-", "-", Text("skipped", "dim"), Text(str(reason)), "-", "0", "-", "-", "-")
     parts: list[Any] = [title, table]
     for error in receipt.get("errors", []):
         parts.append(Text(f"rejected: {error.get('field')}: {error.get('reason')}", "red"))
@@ -109,6 +133,14 @@ def _outcome_style(outcome: Any) -> str:
     if outcome in SUCCESSES:
         return "green"
     return "yellow" if outcome in RETRYABLE else "red"
+
+
+def _verification_style(verification: Any) -> str:
+    if verification in (Verification.VERIFIED_ABSENT, "verified"):
+        return "green"
+    if verification in (Verification.STILL_PRESENT,):
+        return "bold red"
+    return "yellow" if verification in (Verification.PENDING,) else "dim"
 
 
 def _status_style(receipt: dict[str, Any]) -> str:

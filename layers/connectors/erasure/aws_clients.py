@@ -33,6 +33,10 @@ def dynamodb_client() -> Any:
     return boto3.client("dynamodb", config=TRUSTED_CALLS)
 
 
+def eventbridge_client() -> Any:
+    return boto3.client("events", config=TRUSTED_CALLS)
+
+
 def sqs_batch_sender(in_flight: int):
     """send_batch(queue_url, bodies): every body accepted by the queue, or FanOutFailed.
     Safe to call from `in_flight` threads at once, each with its own connection."""
@@ -40,27 +44,37 @@ def sqs_batch_sender(in_flight: int):
     client = boto3.client("sqs", config=TRUSTED_CALLS.merge(pool))
 
     def send_batch(queue_url: str, bodies: list[str]) -> None:
-        for start in range(0, len(bodies), SQS_BATCH):
-            chunk = bodies[start : start + SQS_BATCH]
-            entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
-            try:
-                answer = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            except (BotoCoreError, ClientError) as error:
-                raise FanOutFailed(type(error).__name__) from None
-            if answer.get("Failed"):
-                codes = sorted({f["Code"] for f in answer["Failed"]})
-                raise FanOutFailed(f"{len(answer['Failed'])} message(s) not accepted: {codes}")
+        _send_batches(client, queue_url, [{"MessageBody": body} for body in bodies])
 
     return send_batch
 
 
+def _send_batches(client: Any, queue_url: str, entries: list[dict[str, Any]]) -> None:
+    """SendMessageBatch, 10 entries a call; FanOutFailed unless the queue accepts every one."""
+    for start in range(0, len(entries), SQS_BATCH):
+        chunk = [{"Id": str(n), **entry} for n, entry in enumerate(entries[start : start + SQS_BATCH])]
+        try:
+            answer = client.send_message_batch(QueueUrl=queue_url, Entries=chunk)
+        except (BotoCoreError, ClientError) as error:
+            raise FanOutFailed(type(error).__name__) from None
+        if answer.get("Failed"):
+            codes = sorted({f["Code"] for f in answer["Failed"]})
+            raise FanOutFailed(f"{len(answer['Failed'])} message(s) not accepted: {codes}")
+
+
 class QueueVisibility:
-    """Makes SQS redeliver a received message after a given wait (ChangeMessageVisibility);
-    the client is made on first use, so a function that never delays a message never pays for it."""
+    """Makes SQS redeliver a received message after a given wait (ChangeMessageVisibility), and
+    sends messages that wait before their first delivery (a vendor function's verification
+    checks); the client is made on first use, so a function that does neither never pays for it."""
 
     def __init__(self) -> None:
         self._sqs: Any = None
         self._queue_urls: dict[str, str] = {}
+
+    def send_delayed(self, queue_url: str, messages: list[tuple[str, int]]) -> None:
+        """Send (body, delay in seconds up to 900) pairs; FanOutFailed if any is refused."""
+        entries = [{"MessageBody": body, "DelaySeconds": delay} for body, delay in messages]
+        _send_batches(self._client(), queue_url, entries)
 
     def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         self._client().change_message_visibility(

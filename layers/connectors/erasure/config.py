@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from erasure.vendors.base import Connector, Operation
+    from erasure.vendors.base import Call, Connector
 
 SecretReader = Callable[[str], Any]
 # Of a vendor's documented per-minute limit, the share the relay's queue traffic may use.
@@ -34,6 +34,19 @@ class VendorSettings:
     connect_timeout: float
     read_timeout: float
     options: Mapping[str, Any] = field(default_factory=dict)  # Connector.options()
+    verification: VerificationSettings | None = None  # None: not configured, nothing is checked
+
+
+@dataclass(frozen=True)
+class VerificationSettings:
+    """When a vendor function looks a person up again after a deletion: the first check
+    `after_s` later, each further one `backoff_s` later than the one before, doubling, at most
+    `max_checks`; checks wait as messages in the vendor's own queue (`queue_url`)."""
+
+    queue_url: str
+    after_s: int
+    backoff_s: int
+    max_checks: int
 
 
 # A rotated credential is used within this many seconds, without a redeploy or a new container.
@@ -63,14 +76,30 @@ def load_vendor_settings(
         base_url=connector.base_url(env),
         credentials=vendor_credentials(connector, env, read_secret),
         concurrency=_number(env, f"{prefix}_CONCURRENCY", connector.default_concurrency, int),
-        rates={op.key: invocation_rate(connector, op, env) for op in connector.operations},
+        rates={call.key: invocation_rate(connector, call, env) for call in connector.calls},
         connect_timeout=_number(env, "HTTP_CONNECT_TIMEOUT", 3.05, float),
         read_timeout=_number(env, "HTTP_READ_TIMEOUT", 10.0, float),
         options=connector.options(env),
+        verification=verification_settings(connector, env),
     )
 
 
-def invocation_rate(connector: Connector, operation: Operation, env: Mapping[str, str] = os.environ) -> float:
+def verification_settings(connector: Connector, env: Mapping[str, str]) -> VerificationSettings | None:
+    """VERIFY_QUEUE_URL (the function's own queue; unset: no verification), the first check's
+    delay <VENDOR>_VERIFY_AFTER_S (default: the vendor's documented consistency), VERIFY_BACKOFF_S
+    (900) and VERIFY_MAX_CHECKS (3)."""
+    queue_url = env.get("VERIFY_QUEUE_URL", "").strip()
+    if not queue_url:
+        return None
+    return VerificationSettings(
+        queue_url=queue_url,
+        after_s=_number(env, f"{connector.name.upper()}_VERIFY_AFTER_S", connector.verify_after_s, int, True),
+        backoff_s=_number(env, "VERIFY_BACKOFF_S", 900, int, allow_zero=True),
+        max_checks=_number(env, "VERIFY_MAX_CHECKS", 3, int),
+    )
+
+
+def invocation_rate(connector: Connector, operation: Call, env: Mapping[str, str] = os.environ) -> float:
     """One invocation's calls a minute for an operation: the vendor's limit for the account
     (<VENDOR>_<OP>_LIMIT_PER_MINUTE, default the documented one) times the share the relay may
     use (<VENDOR>_<OP>_RATE_SHARE), split between the most invocations that can run at once,
@@ -109,6 +138,11 @@ def ledger_writers(env: Mapping[str, str] = os.environ) -> int:
     """LEDGER_WRITERS: ledger transactions in flight at once (1 against moto, which is not
     thread-safe)."""
     return _number(env, "LEDGER_WRITERS", 8, int)
+
+
+def deadline_margin_days(env: Mapping[str, str] = os.environ) -> float:
+    """DEADLINE_MARGIN_DAYS: how long before its due_by a request not yet final raises the alarm."""
+    return _number(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
 
 
 def queue_urls(vendors: list[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:

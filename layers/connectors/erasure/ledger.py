@@ -10,6 +10,7 @@ One table, partition key `request_id`, sort key `item`:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,18 +23,32 @@ from botocore.exceptions import ClientError
 from erasure.aws_clients import dynamodb_client
 from erasure.config import ledger_table_name, ledger_ttl_days, ledger_writers
 from erasure.observability import IdentifierHasher
-from erasure.outcomes import RETRYABLE, IdentifierResult, Outcome, PriorOutcome, Verdict
-from erasure.request import DeletionRequest, FieldError, Identifier, utc_timestamp
+from erasure.outcomes import RETRYABLE, IdentifierResult, Outcome, PriorOutcome, Verdict, Verification
+from erasure.request import DeletionRequest, FieldError, Identifier, epoch_timestamp, utc_timestamp
 
 REQUEST_ITEM = "REQUEST"
 OUTCOME_PREFIX = "OUTCOME#"
+# The deadline index (template.yaml: OpenRequestsByDueBy): REQUEST items carry DEADLINE_WATCH =
+# OPEN and `due_by` until they are final (every outcome and every verification).
+DEADLINE_INDEX = "OpenRequestsByDueBy"
+DEADLINE_WATCH = "deadline_watch"
+OPEN = "open"
 
 
 BATCH_GET_MAX = 100  # BatchGetItem's most keys a call
 TRANSACTION_MAX = 100  # TransactWriteItems' most items a call
 TRANSACTION_ATTEMPTS = 5  # a transaction cancelled by a concurrent one on the same item is retried
 # Named through placeholders: `item` is one of DynamoDB's reserved words.
-_PRIOR_FIELDS = ("request_id", "item", "outcome", "reason", "last_http_status", "attempts")
+_PRIOR_FIELDS = (
+    "request_id",
+    "item",
+    "outcome",
+    "reason",
+    "last_http_status",
+    "attempts",
+    "verification",
+    "verification_checks",
+)
 _from_dynamodb = TypeDeserializer().deserialize
 
 
@@ -90,6 +105,10 @@ class Ledger:
                 "vendors_skipped": answer["skipped"],
                 "identifiers_skipped": identifiers_skipped,
                 "fingerprint": fingerprint,
+                "regulation": None if request.regulation is None else str(request.regulation),
+                "due_by": request.deadline,
+                # In the deadline index (a sparse GSI) until the request is final.
+                DEADLINE_WATCH: OPEN,
                 "expires_at": self._expiry(),
             }
             # A rejected submission may be corrected and sent again under the same request_id.
@@ -208,6 +227,22 @@ class Ledger:
             values[":attempted_at"] = result.attempted_at
         if verdict.outcome.is_final:
             updates.append("completed_at = :now")
+        if verdict.evidence is not None:
+            updates.append("evidence = :evidence")
+            values[":evidence"] = verdict.evidence.as_dict()
+        if result.verification is not None:
+            updates += [
+                "verification = :verification",
+                "verification_reason = :verification_reason",
+                "verification_checks = :zero",
+                "verification_due_at = :due_at",
+            ]
+            values[":verification"] = str(result.verification)
+            values[":verification_reason"] = result.verification_reason
+            values[":zero"] = 0
+            values[":due_at"] = (
+                None if result.verify_due_at is None else epoch_timestamp(result.verify_due_at)
+            )
         expression = "SET " + ", ".join(updates) + " ADD attempt_ids :attempt"
         if attempted:
             expression += ", attempts :one"
@@ -220,13 +255,52 @@ class Ledger:
             "ExpressionAttributeValues": _item(values),
         }
 
+    def record_checks(self, findings: list[tuple[IdentifierResult, int, float | None]]) -> None:
+        """Write what checks found: (result whose verdict is a Verification, check number, when
+        the next check is due or None). Each check is written once: a redelivered one, or one
+        after a later check, is left out."""
+        writes = []
+        for result, number, next_due_at in findings:
+            verdict = result.verdict
+            values = {
+                ":verification": str(verdict.outcome),
+                ":reason": verdict.reason,
+                ":now": utc_timestamp(),
+                ":number": number,
+                ":due_at": None if next_due_at is None else epoch_timestamp(next_due_at),
+                ":evidence": None if verdict.evidence is None else verdict.evidence.as_dict(),
+                ":pending": str(Verification.PENDING),
+            }
+            key = {
+                "request_id": result.request_id,
+                "item": outcome_item(result.vendor, self.hasher(result.identifier)),
+            }
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.name,
+                        "Key": _item(key),
+                        "UpdateExpression": (
+                            "SET verification = :verification, verification_reason = :reason,"
+                            " verified_at = :now, verification_checks = :number,"
+                            " verification_due_at = :due_at, verification_evidence = :evidence"
+                        ),
+                        "ConditionExpression": "verification = :pending AND verification_checks < :number",
+                        "ExpressionAttributeValues": _item(values),
+                    }
+                }
+            )
+        self._write_all(writes)
+
     def _write_all(self, writes: list[dict[str, Any]]) -> list[bool]:
         """Make the writes, 100 a TransactWriteItems call, calls in parallel; per write, whether
         it was made (False: its condition refused it). A call cancelled by one write's condition
-        is made again without it; any other failure raises, and the caller's retry makes it."""
+        is made again without it; any other failure raises, and the caller's retry makes it.
+        DynamoDB takes one write of an item a transaction: a second write of the same item (a
+        message delivered twice in one batch) is made in a later round, in the order given."""
         made = [False] * len(writes)
 
-        def transact(indexes: range) -> None:
+        def transact(indexes: list[int]) -> None:
             pending = list(indexes)
             for attempt in range(TRANSACTION_ATTEMPTS):
                 if not pending:
@@ -251,10 +325,19 @@ class Ledger:
                 return
             raise RuntimeError("ledger writes kept conflicting with concurrent ones")
 
-        calls = [
-            range(n, min(n + TRANSACTION_MAX, len(writes))) for n in range(0, len(writes), TRANSACTION_MAX)
-        ]
-        _in_parallel(transact, self.writers, calls)
+        rounds: list[list[int]] = []
+        times_seen: dict[tuple[str, str], int] = {}
+        for index, write in enumerate(writes):
+            (operation,) = write.values()
+            item = operation.get("Key") or operation["Item"]
+            key = (item["request_id"]["S"], item["item"]["S"])
+            seen = times_seen[key] = times_seen.get(key, -1) + 1
+            if seen == len(rounds):
+                rounds.append([])
+            rounds[seen].append(index)
+        for indexes in rounds:
+            calls = [indexes[n : n + TRANSACTION_MAX] for n in range(0, len(indexes), TRANSACTION_MAX)]
+            _in_parallel(transact, self.writers, calls)
         return made
 
     def prior_outcomes(
@@ -287,6 +370,8 @@ class Ledger:
                             None if item.get("last_http_status") is None else int(item["last_http_status"]),
                         ),
                         int(item.get("attempts", 0)),
+                        Verification(item["verification"]) if item.get("verification") else None,
+                        int(item.get("verification_checks", 0)),
                     )
             # DynamoDB may leave keys unprocessed under load: ask for them again.
             pending += answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
@@ -296,6 +381,61 @@ class Ledger:
 
     def receipt(self, request_id: str) -> dict[str, Any] | None:
         """The auditor's receipt: overall status and every vendor's outcome per identifier."""
+        found = self._receipt_and_request(request_id)
+        return found[0] if found else None
+
+    def status_change(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """(the request's overall state, the state last published) when they differ, else None.
+        The state: status, verification, final, and due_by."""
+        found = self._receipt_and_request(request_id)
+        if not found:
+            return None
+        receipt, request = found
+        state = {key: receipt[key] for key in ("status", "verification", "final", "due_by")}
+        published = json.loads(request["published"]) if request.get("published") else None
+        return None if published == state else (state, published)
+
+    def mark_published(self, request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+        """Note `state` as published (a final request leaves the deadline index); False when
+        another writer published a change since `previous` (it publishes its own)."""
+        # Kept as its JSON text: a condition compares a string exactly, whatever map it was.
+        condition = "attribute_not_exists(published)" if previous is None else "published = :previous"
+        values = {
+            ":state": _state_text(state),
+            **({} if previous is None else {":previous": _state_text(previous)}),
+        }
+        try:
+            self.db.update_item(
+                TableName=self.name,
+                Key=_item({"request_id": request_id, "item": REQUEST_ITEM}),
+                UpdateExpression="SET published = :state"
+                + (f" REMOVE {DEADLINE_WATCH}" if state["final"] else ""),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=_item(values),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def open_due_by(self, limit: str) -> list[tuple[str, str]]:
+        """(request_id, due_by) of every request not yet final that is due by `limit` (ISO UTC)."""
+        found, start = [], {}
+        while True:
+            page = self.db.query(
+                TableName=self.name,
+                IndexName=DEADLINE_INDEX,
+                KeyConditionExpression=f"{DEADLINE_WATCH} = :open AND due_by <= :limit",
+                ExpressionAttributeValues=_item({":open": OPEN, ":limit": limit}),
+                **start,
+            )
+            found += [(_plain(i)["request_id"], _plain(i)["due_by"]) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    def _receipt_and_request(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         items, start = [], {}
         while True:
             page = self.db.query(
@@ -342,12 +482,19 @@ class Ledger:
             for identifier in request.get("identifiers", [])
             if (vendor, identifier["id_hash"]) not in answered
         ]
+        final = not awaiting and all(
+            Outcome(o["outcome"]).is_final and o["verification"] != Verification.PENDING for o in outcomes
+        )
         receipt = {
             "request_id": request_id,
             "status": request.get("status") or overall_status(outcomes, len(awaiting)),
+            "verification": overall_verification(outcomes, final),
+            "final": final,
             "action": request.get("action"),
             "created_at": request.get("created_at"),
             "requested_at": request.get("requested_at"),
+            "regulation": request.get("regulation"),
+            "due_by": request.get("due_by"),
             "identifiers": request.get("identifiers", []),
             "vendors": {
                 vendor: sorted((o for o in outcomes if o["vendor"] == vendor), key=lambda o: o["identifier"])
@@ -358,7 +505,7 @@ class Ledger:
         }
         if request.get("errors"):
             receipt["errors"] = request["errors"]
-        return receipt
+        return receipt, request
 
     def _expiry(self) -> int:
         return int(time.time()) + self.ttl_seconds
@@ -383,26 +530,58 @@ def overall_status(outcomes: list[dict[str, Any]], awaiting: int) -> str:
     return "in_progress"
 
 
+def _state_text(state: dict[str, Any]) -> str:
+    return json.dumps(state, sort_keys=True)
+
+
+def overall_verification(outcomes: list[dict[str, Any]], final: bool) -> str:
+    """What the vendors' read APIs showed of a request, over its identifiers: pending (a check or
+    an outcome to come), still_present (any), verified (all gone), unverifiable (no lookup could
+    tell any), partially_verified (some gone, the rest unverifiable), or not_applicable (nothing
+    to check: refused, skipped)."""
+    states = {o["verification"] for o in outcomes if o.get("verification")}
+    if not final:
+        return "pending"
+    if Verification.STILL_PRESENT in states:
+        return "still_present"
+    if not states:
+        return "not_applicable"
+    if states == {Verification.VERIFIED_ABSENT}:
+        return "verified"
+    return "unverifiable" if states == {Verification.UNVERIFIABLE} else "partially_verified"
+
+
 def _outcome_view(item: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        key: item.get(key)
-        for key in (
-            "vendor",
-            "identifier",
-            "id_hash",
-            "outcome",
-            "reason",
-            "last_http_status",
-            "first_attempt_at",
-            "last_attempt_at",
-            "completed_at",
-            "updated_at",
-        )
-    }
+    view = {key: item.get(key) for key in _VIEW_FIELDS}
     view["attempts"] = int(item.get("attempts", 0))
-    if view["last_http_status"] is not None:
-        view["last_http_status"] = int(view["last_http_status"])
+    view["verification_checks"] = int(item.get("verification_checks", 0))
+    for key in ("last_http_status",):
+        if view[key] is not None:
+            view[key] = int(view[key])
+    for key in ("evidence", "verification_evidence"):
+        if view[key] and view[key].get("http_status") is not None:
+            view[key] = {**view[key], "http_status": int(view[key]["http_status"])}
     return view
+
+
+_VIEW_FIELDS = (
+    "vendor",
+    "identifier",
+    "id_hash",
+    "outcome",
+    "reason",
+    "last_http_status",
+    "first_attempt_at",
+    "last_attempt_at",
+    "completed_at",
+    "updated_at",
+    "evidence",
+    "verification",
+    "verification_reason",
+    "verification_due_at",
+    "verified_at",
+    "verification_evidence",
+)
 
 
 def outcome_item(vendor: str, id_hash: str) -> str:
@@ -438,7 +617,7 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _from_dynamodb(value) for key, value in item.items()}
 
 
-def _in_parallel(work: Callable[[range], None], writers: int, chunks: list[range]) -> None:
+def _in_parallel(work: Callable[[list[int]], None], writers: int, chunks: list[list[int]]) -> None:
     if len(chunks) <= 1 or writers <= 1:  # no thread for the common single call
         for chunk in chunks:
             work(chunk)

@@ -47,5 +47,6 @@ class IdentifierHasher:
     def __call__(self, identifier: Identifier) -> str:
         return self.digest(f"{identifier.label}:{identifier.value}")
 
-    def digest(self, text: str) -> str:
-        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:32]
+    def digest(self, text: str | bytes) -> str:
+        data = text.encode() if isinstance(text, str) else text
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
@@ -34,16 +34,50 @@ class Outcome(StrEnum):
 
 RETRYABLE = frozenset({Outcome.THROTTLED, Outcome.TRANSIENT, Outcome.UNAUTHORIZED})
 SUCCESSES = frozenset({Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED})
+# The outcomes a read-back checks: the vendor said the identifier is (or will be) gone.
+TO_VERIFY = frozenset({Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT})
+
+
+class Verification(StrEnum):
+    """What the vendor's own read API showed after it took a deletion, per identifier."""
+
+    PENDING = "pending"  # a check is scheduled
+    VERIFIED_ABSENT = "verified_absent"  # the lookup found no one
+    STILL_PRESENT = "still_present"  # found after the last check (the deletion was sent again)
+    UNVERIFIABLE = "unverifiable"  # no lookup can tell, or its answer is ambiguous: the reason says
+
+    @property
+    def is_final(self) -> bool:
+        return self is not Verification.PENDING
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a vendor call left to show an auditor: its HTTP status, the vendor's request id when
+    it gave one, and a keyed hash of its answer body (which may quote identifiers)."""
+
+    http_status: int
+    vendor_request_id: str | None
+    body_hash: str
+
+    def as_dict(self) -> dict:
+        return {
+            "http_status": self.http_status,
+            "vendor_request_id": self.vendor_request_id,
+            "body_hash": self.body_hash,
+        }
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a vendor answer means for one identifier."""
+    """What a vendor answer means for one identifier: a deletion's Outcome, or a lookup's
+    Verification (a lookup that must be tried again says so with a retryable Outcome)."""
 
-    outcome: Outcome
+    outcome: Outcome | Verification
     reason: str = ""
     http_status: int | None = None
     retry_after: float | None = None  # seconds, when the vendor said how long to wait
+    evidence: Evidence | None = field(default=None, compare=False)
 
 
 def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Verdict:
@@ -69,6 +103,15 @@ def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | No
     return Verdict(Outcome.REFUSED, reason, status)
 
 
+def lookup_verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Verdict:
+    """A lookup's answer without a documented meaning: retried where a deletion would be; a
+    refusal cannot show the person gone, so it is `unverifiable` with the vendor's reason."""
+    verdict = verdict_for_status(status, reason, headers)
+    if verdict.outcome is Outcome.REFUSED:
+        return Verdict(Verification.UNVERIFIABLE, f"the lookup was refused ({status}): {reason}", status)
+    return verdict
+
+
 @dataclass(frozen=True)
 class IdentifierResult:
     """One vendor's verdict on one identifier of one request."""
@@ -79,6 +122,11 @@ class IdentifierResult:
     verdict: Verdict
     attempted_at: str | None  # None when nothing was sent for it
     settled: bool = False  # final in the ledger before this run: not sent, nothing to write
+    # What a deletion's result says of its verification when first recorded (None: none
+    # applies): pending until `verify_due_at` (epoch seconds), or unverifiable and why.
+    verification: Verification | None = None
+    verification_reason: str = ""
+    verify_due_at: float | None = None
 
 
 def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) -> dict:
@@ -93,15 +141,19 @@ def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) 
         "http_status": verdict.http_status,
         "retry_after": verdict.retry_after,
         "attempted_at": result.attempted_at,
+        "verification": None if result.verification is None else str(result.verification),
     }
 
 
 @dataclass(frozen=True)
 class PriorOutcome:
-    """An outcome already in the ledger, and how many attempts led to it."""
+    """An outcome already in the ledger, how many attempts led to it, and its verification so far
+    (None when none applies) with the number of checks made."""
 
     verdict: Verdict
     attempts: int
+    verification: Verification | None = None
+    checks: int = 0
 
 
 MAX_WAIT_SECONDS = 12 * 60 * 60  # SQS's longest visibility timeout

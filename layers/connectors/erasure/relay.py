@@ -22,12 +22,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from erasure.config import VendorSettings
 from erasure.http_client import HttpClient, TransportFailure
 from erasure.observability import IdentifierHasher, logger, metrics
-from erasure.outcomes import IdentifierResult, Outcome, PriorOutcome, Verdict
+from erasure.outcomes import Evidence, IdentifierResult, Outcome, PriorOutcome, Verdict, Verification
 from erasure.pacing import RateGate
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
-from erasure.vendors.base import Connector, Operation, Target
+from erasure.vendors.base import Call, Connector, Target
 
 MAX_REASON_LENGTH = 300
+MAX_REQUEST_ID_LENGTH = 128
 _NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 WITHHELD_REASON = "the vendor's text quoted an identifier; withheld"
 OUT_OF_TIME = Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time")
@@ -77,18 +78,31 @@ class Relay:
                         )
                     )
                 else:
-                    operation = connector.operation_for(request.action)
-                    target = Target(request, identifier)
-                    key = (operation, operation.batch_group(target), identifier)
-                    askers.setdefault(key, []).append((index, target))
+                    _ask(askers, connector.operation_for(request.action), index, Target(request, identifier))
+        return self._send_all(askers, results, remaining_ms, prior)
 
+    def look_up(
+        self, requests: list[DeletionRequest], remaining_ms: Callable[[], int] | None = None
+    ) -> list[list[IdentifierResult]]:
+        """The vendor's lookup of every identifier of each request (all must be ones its lookup
+        serves): one list of results per request, whose verdicts are Verifications, or retryable
+        Outcomes for lookups to try again."""
+        askers: dict[tuple, list[tuple[int, Target]]] = {}
+        for index, request in enumerate(requests):
+            for identifier in request.identifiers:
+                _ask(askers, self.connector.lookup, index, Target(request, identifier))
+        return self._send_all(askers, [[] for _ in requests], remaining_ms, {})
+
+    def _send_all(self, askers, results, remaining_ms, prior) -> list[list[IdentifierResult]]:
+        """Make the calls `askers` need, in as few calls as each call's maximum allows, and add
+        each asker's result to `results`."""
         groups: dict[tuple, list[tuple]] = {}
         for key in askers:
             groups.setdefault(key[:2], []).append(key)
         calls = [
-            (operation, keys[start : start + operation.max_batch])
-            for (operation, _), keys in groups.items()
-            for start in range(0, len(keys), operation.max_batch)
+            (call, keys[start : start + call.max_batch_for(group)])
+            for (call, group), keys in groups.items()
+            for start in range(0, len(keys), call.max_batch_for(group))
         ]
         send = _BatchSender(self, remaining_ms)
         workers = max(1, min(self.settings.concurrency, len(calls)))
@@ -114,6 +128,11 @@ class Relay:
         return IdentifierResult(request.request_id, self.connector.name, identifier, verdict, attempted_at)
 
 
+def _ask(askers: dict, call: Call, index: int, target: Target) -> None:
+    key = (call, call.batch_group(target), target.identifier)
+    askers.setdefault(key, []).append((index, target))
+
+
 class _BatchSender:
     """Sends the calls of one batch; once the vendor throttles an operation, or rejects our
     credentials, the calls not yet sent are answered the same way instead of hammering it."""
@@ -126,7 +145,7 @@ class _BatchSender:
         self.stops: dict[str, Verdict] = {}
         self.lock = threading.Lock()
 
-    def __call__(self, operation: Operation, targets: list[Target]) -> list[tuple[Verdict, str | None]]:
+    def __call__(self, operation: Call, targets: list[Target]) -> list[tuple[Verdict, str | None]]:
         """(verdict, when it was sent) for each target, in order."""
         relay = self.relay
         connector, settings = relay.connector, relay.settings
@@ -152,7 +171,15 @@ class _BatchSender:
             else:
                 http_status, duration_ms = answer.status, answer.duration_ms
                 redact = _Redactor(targets)
-                verdicts = [redact(v) for v in _read(connector, operation, answer, targets)]
+                evidence = Evidence(
+                    answer.status,
+                    redact.text(_vendor_request_id(answer.headers)),
+                    relay.hasher.digest(answer.body),
+                )
+                verdicts = [
+                    replace(redact(v), evidence=evidence)
+                    for v in _read(connector, operation, answer, targets)
+                ]
         self._maybe_stop(operation, verdicts)
         logger.info(
             "vendor call",
@@ -175,7 +202,7 @@ class _BatchSender:
             return self(operation, targets[:half]) + self(operation, targets[half:])
         return [(verdict, attempted_at) for verdict in verdicts]
 
-    def _unsent_verdict(self, operation: Operation) -> Verdict | None:
+    def _unsent_verdict(self, operation: Call) -> Verdict | None:
         stop = self.stops.get(operation.key) or self.stops.get(self.ALL_OPERATIONS)
         if stop:
             return stop
@@ -193,7 +220,7 @@ class _BatchSender:
         budget_s = settings.connect_timeout + settings.read_timeout + 1
         return time.monotonic() + self.remaining_ms() / 1000 - budget_s
 
-    def _maybe_stop(self, operation: Operation, verdicts: list[Verdict]) -> None:
+    def _maybe_stop(self, operation: Call, verdicts: list[Verdict]) -> None:
         for verdict in verdicts:
             if verdict.outcome in (Outcome.THROTTLED, Outcome.UNAUTHORIZED):
                 scope = operation.key if verdict.outcome is Outcome.THROTTLED else self.ALL_OPERATIONS
@@ -217,10 +244,13 @@ def _after_unconfirmed(verdict: Verdict, earlier: PriorOutcome | None) -> Verdic
 
 
 def _refused_as_one(verdicts: list[Verdict]) -> bool:
-    return verdicts[0].outcome is Outcome.REFUSED and all(v == verdicts[0] for v in verdicts)
+    """One refusal for the whole call: of a deletion, or of a lookup (unverifiable for its 4xx)."""
+    first = verdicts[0]
+    lookup_refused = first.outcome is Verification.UNVERIFIABLE and (first.http_status or 0) >= 400
+    return (first.outcome is Outcome.REFUSED or lookup_refused) and all(v == first for v in verdicts)
 
 
-def _read(connector: Connector, operation: Operation, answer, targets: list[Target]) -> list[Verdict]:
+def _read(connector: Connector, operation: Call, answer, targets: list[Target]) -> list[Verdict]:
     """The operation's reading, guarded: an answer it cannot read is a transient failure."""
     try:
         verdicts = operation.read(answer, targets)
@@ -258,11 +288,15 @@ class _Redactor:
         self.redacted: dict[str, str] = {}
 
     def __call__(self, verdict: Verdict) -> Verdict:
-        if not verdict.reason:
-            return verdict
-        if verdict.reason not in self.redacted:
-            self.redacted[verdict.reason] = self._redact(verdict.reason)
-        return replace(verdict, reason=self.redacted[verdict.reason])
+        return replace(verdict, reason=self.text(verdict.reason)) if verdict.reason else verdict
+
+    def text(self, text: str | None) -> str | None:
+        """A vendor's text as it may be kept: any identifier it quotes cut out."""
+        if not text:
+            return text
+        if text not in self.redacted:
+            self.redacted[text] = self._redact(text)
+        return self.redacted[text]
 
     def _redact(self, reason: str) -> str:
         lowered = reason.lower()
@@ -278,6 +312,22 @@ class _Redactor:
         if any(piece in text for piece in self.skeletons):
             reason = WITHHELD_REASON
         return reason[:MAX_REASON_LENGTH]
+
+
+# Where vendors (or the gateways in front of them) put a request id an auditor can quote back.
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+    "x-correlation-id",
+)
+
+
+def _vendor_request_id(headers: Mapping[str, str]) -> str | None:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    found = next((lowered[name] for name in REQUEST_ID_HEADERS if lowered.get(name)), None)
+    return found[:MAX_REQUEST_ID_LENGTH] if found else None
 
 
 def _skeletons(value: str) -> set[str]:

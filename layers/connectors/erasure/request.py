@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from calendar import monthrange
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +34,13 @@ _ECHOABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 class Action(StrEnum):
     REMOVE_IDENTIFIER = "remove_identifier"
     DELETE_PROFILE = "delete_profile"
+
+
+class Regulation(StrEnum):
+    """The law a request is made under; it sets the request's deadline."""
+
+    GDPR = "gdpr"  # one month (Art. 12(3))
+    CCPA = "ccpa"  # 45 days (Cal. Civ. Code 1798.130)
 
 
 class IdentifierType(StrEnum):
@@ -84,6 +92,19 @@ class DeletionRequest:
     identifiers: tuple[Identifier, ...]
     requested_at: str  # ISO-8601 UTC with milliseconds; stays the same on every retry
     vendors: tuple[str, ...] | None = field(default=None)
+    regulation: Regulation | None = None  # as given; without it nor due_by, GDPR's month applies
+    due_by: str | None = None  # as given (ISO-8601 UTC); it overrides the regulation's deadline
+
+    @property
+    def deadline(self) -> str:
+        """When the erasure is due by law: `due_by`, else the regulation's period (GDPR by
+        default) from `requested_at`."""
+        if self.due_by:
+            return self.due_by
+        requested = datetime.fromisoformat(self.requested_at.replace("Z", "+00:00"))
+        if self.regulation is Regulation.CCPA:
+            return utc_timestamp(requested + timedelta(days=45))
+        return utc_timestamp(_one_month_after(requested))
 
     def to_message(self) -> dict[str, Any]:
         """The JSON form that travels between functions; parse() reads it back unchanged."""
@@ -103,13 +124,28 @@ class DeletionRequest:
         }
         if self.vendors is not None:
             message["vendors"] = list(self.vendors)
+        if self.regulation is not None:
+            message["regulation"] = str(self.regulation)
+        if self.due_by is not None:
+            message["due_by"] = self.due_by
         return message
+
+
+def _one_month_after(moment: datetime) -> datetime:
+    """The same day of the next month, or that month's last day when it has no such day."""
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO-8601 UTC with milliseconds and Z, the form Dfinery documents."""
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def epoch_timestamp(epoch: float) -> str:
+    """utc_timestamp of a time given in epoch seconds."""
+    return utc_timestamp(datetime.fromtimestamp(epoch, UTC))
 
 
 def request_id_or_none(body: Any) -> str | None:
@@ -148,7 +184,7 @@ def parse(
     if not isinstance(body, dict):
         raise InvalidRequest([FieldError("body", "must be a JSON object")])
     errors: list[FieldError] = []
-    allowed = {"request_id", "action", "identity", "requested_at"}
+    allowed = {"request_id", "action", "identity", "requested_at", "regulation", "due_by"}
     if known_vendors is not None:
         allowed.add("vendors")
     errors += unknown_fields(body, allowed)
@@ -158,9 +194,11 @@ def parse(
     identifiers = _identifiers(body.get("identity"), errors)
     requested_at = _requested_at(body, default_requested_at, errors)
     vendors = _vendors(body, known_vendors, errors) if known_vendors is not None else None
+    regulation = _regulation(body, errors)
+    due_by = _due_by(body, requested_at, errors)
     if errors:
         raise InvalidRequest(errors)
-    return DeletionRequest(request_id, action, identifiers, requested_at, vendors)
+    return DeletionRequest(request_id, action, identifiers, requested_at, vendors, regulation, due_by)
 
 
 def unknown_fields(body: dict, allowed: set[str]) -> list[FieldError]:
@@ -219,6 +257,42 @@ def _requested_at(body: dict, default: str | None, errors: list[FieldError]) -> 
         errors.append(FieldError("requested_at", "must be an ISO-8601 time with a time zone"))
         return ""
     return utc_timestamp(moment)
+
+
+def _regulation(body: dict, errors: list[FieldError]) -> Regulation | None:
+    value = body.get("regulation")
+    if value is None:
+        return None
+    try:
+        return Regulation(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in Regulation)
+        errors.append(FieldError("regulation", f"must be one of: {choices}"))
+        return None
+
+
+def _due_by(body: dict, requested_at: str, errors: list[FieldError]) -> str | None:
+    """A date (due by its end, UTC) or a time with a time zone, not before the request."""
+    value = body.get("due_by")
+    if value is None:
+        return None
+    moment = None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            if len(value) == 10:  # YYYY-MM-DD
+                moment = datetime.combine(datetime.fromisoformat(value).date(), time.max, UTC)
+            else:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        errors.append(FieldError("due_by", "must be an ISO-8601 date (2026-12-31) or time with a time zone"))
+        return None
+    due_by = utc_timestamp(moment)
+    if requested_at and due_by < requested_at:
+        errors.append(FieldError("due_by", "is before requested_at"))
+        return None
+    return due_by
 
 
 def _vendors(body: dict, known: frozenset[str], errors: list[FieldError]) -> tuple[str, ...] | None:

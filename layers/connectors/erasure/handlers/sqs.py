@@ -48,14 +48,14 @@ def entry_point(
 
 
 def read_request(record: SQSRecord, known_vendors: frozenset[str] | None = None) -> DeletionRequest:
-    """A queue message as a request (InvalidRequest when it is not one). Defaults taken from the
-    message (its id for a missing request_id, its sending time) stay the same on redelivery."""
-    return parse(
-        json_document(record.get("body")),
-        default_request_id=delivery_id(record),
-        default_requested_at=_sent_at(record),
-        known_vendors=known_vendors,
-    )
+    """A queue message as a request (InvalidRequest when it is not one)."""
+    return parse(json_document(record.get("body")), known_vendors=known_vendors, **request_defaults(record))
+
+
+def request_defaults(record: SQSRecord) -> dict[str, str | None]:
+    """What a message stands for when its request leaves it out: its id for a missing request_id,
+    its sending time for requested_at; both stay the same on redelivery."""
+    return {"default_request_id": delivery_id(record), "default_requested_at": _sent_at(record)}
 
 
 def delivery_id(record: SQSRecord) -> str:
@@ -95,8 +95,11 @@ class RetryScheduler:
 
     def delay(self, record: SQSRecord, retry: list[IdentifierResult]) -> None:
         seconds = self.wait_seconds(retry, receive_count(record))
-        if seconds is None:
-            return
+        if seconds is not None:
+            self.hide(record, seconds)
+
+    def hide(self, record: SQSRecord, seconds: int) -> None:
+        """Redeliver the record `seconds` from now (it must then be reported as failed)."""
         try:
             self._visibility.delay(record.event_source_arn, record.receipt_handle, seconds)
         except Exception as error:  # the queue's own visibility timeout still applies

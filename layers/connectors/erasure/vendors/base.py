@@ -22,12 +22,11 @@ class Target:
     identifier: Identifier
 
 
-class Operation(ABC):
-    """One documented vendor call: the action and identifiers it serves, how many go in one call,
-    its rate limit, the request it sends and how its answer reads."""
+class Call(ABC):
+    """One documented vendor call: the identifiers it serves, how many go in one call, its rate
+    limit, the request it sends and how its answer reads."""
 
     key: ClassVar[str]  # names its settings: <VENDOR>_<KEY>_LIMIT_PER_MINUTE, ..._RATE_SHARE
-    action: ClassVar[Action]
     name: ClassVar[str]  # for logs and metrics: "METHOD /path"
     serves: ClassVar[frozenset[IdentifierType]]
     max_batch: ClassVar[int]  # identifiers per call, as documented
@@ -41,6 +40,10 @@ class Operation(ABC):
         """Targets in different groups never share a call."""
         return target.request.request_id if self.per_person else target.identifier.type
 
+    def max_batch_for(self, group: Hashable) -> int:
+        """Identifiers of this group per call (some calls take a list of one type, one of another)."""
+        return self.max_batch
+
     @abstractmethod
     def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
         """The documented request for these targets (at most max_batch, one group)."""
@@ -48,6 +51,21 @@ class Operation(ABC):
     @abstractmethod
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
         """One verdict per target, in order."""
+
+
+class Operation(Call):
+    """A deletion call: it serves one action; its verdicts are Outcomes."""
+
+    action: ClassVar[Action]
+
+
+class Lookup(Call):
+    """The vendor's documented read of a person by identifier, after a deletion: its verdicts are
+    Verifications (verified_absent, still_present, unverifiable), or a retryable Outcome."""
+
+    # The actions whose result a lookup can show; for the others, why it cannot.
+    verifies: ClassVar[frozenset[Action]] = frozenset(Action)
+    cannot_verify: ClassVar[str] = ""
 
 
 class Connector:
@@ -67,6 +85,27 @@ class Connector:
     # limit, so no mix of queue and API traffic can exceed one.
     queue_concurrency: ClassVar[int] = 2
     api_concurrency: ClassVar[int] = 1
+    # Verification: the read API that shows whether a person is gone, and how long after a
+    # deletion the vendor's documented consistency lets it show that; or why nothing can.
+    lookup: ClassVar[Lookup | None] = None
+    verify_after_s: ClassVar[int] = 300
+    no_lookup_reason: ClassVar[str] = ""
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        """Every call this vendor makes, each with its own rate limit."""
+        return (*self.operations, self.lookup) if self.lookup else self.operations
+
+    def unverifiable_reason(self, action: Action, identifier: Identifier) -> str | None:
+        """Why no lookup can check this action's result for this identifier, or None when the
+        vendor's can."""
+        if self.lookup is None:
+            return self.no_lookup_reason or f"{self.name} has no lookup by identifier"
+        if action not in self.lookup.verifies:
+            return self.lookup.cannot_verify or f"{self.name}'s lookup cannot show {action}"
+        if identifier.type not in self.lookup.serves:
+            return f"{self.name}'s lookup does not take {identifier.type}"
+        return None
 
     @property
     def max_invocations(self) -> int:

@@ -10,6 +10,12 @@
   delete when several hold the address. Default "identified,most_recently_updated": the person's
   own (identified) profile first, the latest one when several are; Braze deletes nothing when
   the rule leaves several, and verification shows what is left.
+- verification: POST /users/export/ids, 50 external ids or aliases a call, or one braze id,
+  email or phone; 250 requests/minute for workspaces created on or after 2024-08-22 (2,500 for
+  older ones: BRAZE_EXPORT_LIMIT_PER_MINUTE). Gone means no user in `users` (by email or phone
+  several can match), never judged from `invalid_user_ids`. First check 5 minutes after the
+  deletion: Braze advises that long between dependent calls. Only profile deletions are checked:
+  the export is not documented to find a user by a deprecated id, so a removal is unverifiable.
 Rate headers (X-RateLimit-*) come on every answer, possibly lowercase; no Retry-After.
 """
 
@@ -21,9 +27,9 @@ from typing import Any
 
 from erasure.config import ConfigError, VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
-from erasure.outcomes import Outcome, Verdict, verdict_for_status
+from erasure.outcomes import Outcome, Verdict, Verification, lookup_verdict_for_status, verdict_for_status
 from erasure.request import Action, Identifier, IdentifierType
-from erasure.vendors.base import Connector, Operation, Target, error_text, mentions
+from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text, mentions
 
 # Documented REST hosts by dashboard instance. EU lives on .braze.eu, not .braze.com.
 INSTANCE_HOSTS = {
@@ -46,12 +52,23 @@ DELETE_FIELDS = {
     IdentifierType.EMAIL: "email_addresses",
     IdentifierType.PHONE_NUMBER: "phone_numbers",
 }
+# Which /users/export/ids field each type is looked up by: a list (50 a call) or one value.
+EXPORT_LISTS = {IdentifierType.EXTERNAL_ID: "external_ids", IdentifierType.USER_ALIAS: "user_aliases"}
+EXPORT_SINGLE = {
+    IdentifierType.BRAZE_ID: "braze_id",
+    IdentifierType.EMAIL: "email_address",
+    IdentifierType.PHONE_NUMBER: "phone",
+}
 PRIORITIES = ("identified", "unidentified", "most_recently_updated")
 DEFAULT_PRIORITIZATION = "identified,most_recently_updated"
 
 
-def _headers(settings: VendorSettings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.credentials['api_key']}", "Content-Type": "application/json"}
+def _post(settings: VendorSettings, path: str, body: dict) -> HttpRequest:
+    headers = {
+        "Authorization": f"Bearer {settings.credentials['api_key']}",
+        "Content-Type": "application/json",
+    }
+    return HttpRequest("POST", f"{settings.base_url}{path}", headers, json_bytes(body))
 
 
 class RemoveExternalIds(Operation):
@@ -61,9 +78,8 @@ class RemoveExternalIds(Operation):
     requests_per_minute = 1000
 
     def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
-        body = {"external_ids": [t.identifier.value for t in targets]}
-        return HttpRequest(
-            "POST", f"{settings.base_url}/users/external_ids/remove", _headers(settings), json_bytes(body)
+        return _post(
+            settings, "/users/external_ids/remove", {"external_ids": [t.identifier.value for t in targets]}
         )
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
@@ -98,9 +114,7 @@ class DeleteUsers(Operation):
     def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
         field = DELETE_FIELDS[targets[0].identifier.type]
         entries = [_delete_entry(t.identifier, settings.options["prioritization"]) for t in targets]
-        return HttpRequest(
-            "POST", f"{settings.base_url}/users/delete", _headers(settings), json_bytes({field: entries})
-        )
+        return _post(settings, "/users/delete", {field: entries})
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
         body = answer.json()
@@ -113,6 +127,71 @@ class DeleteUsers(Operation):
             f"queued for deletion: {queued} of the {len(targets)} in this call (Braze does not say which)"
         )
         return [Verdict(Outcome.ACCEPTED, reason, answer.status)] * len(targets)
+
+
+class ExportIds(Lookup):
+    key, name = "export", "POST /users/export/ids"
+    serves = frozenset({*EXPORT_LISTS, *EXPORT_SINGLE})
+    verifies = frozenset({Action.DELETE_PROFILE})
+    # An export by a deprecated id is not documented to find its user, so finding no one by it
+    # would prove nothing.
+    cannot_verify = "Braze's export finds users by their current external id, not by a removed deprecated one"
+    max_batch = 50
+    requests_per_minute = 250
+
+    def max_batch_for(self, group: Any) -> int:
+        return self.max_batch if group in EXPORT_LISTS else 1
+
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        kind = targets[0].identifier.type
+        # Only what tells whom a user is: the fewest fields that map users back to the ids asked.
+        fields = ["braze_id", "external_id"] + (["user_aliases"] if kind is IdentifierType.USER_ALIAS else [])
+        if kind in EXPORT_LISTS:
+            body = {EXPORT_LISTS[kind]: [_delete_entry(t.identifier, ()) for t in targets]}
+        else:
+            body = {EXPORT_SINGLE[kind]: targets[0].identifier.value}
+        body["fields_to_export"] = fields
+        return _post(settings, "/users/export/ids", body)
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        body = answer.json()
+        if not 200 <= answer.status < 300:
+            return [lookup_verdict_for_status(answer.status, error_text(body), answer.headers)] * len(targets)
+        users = body.get("users") if isinstance(body, dict) else None
+        if not isinstance(users, list) or not all(isinstance(u, dict) for u in users):
+            return [Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)] * len(targets)
+        present = Verdict(Verification.STILL_PRESENT, "Braze still exports a user by it", answer.status)
+        absent = Verdict(Verification.VERIFIED_ABSENT, "Braze exports no user by it", answer.status)
+        if len(targets) == 1:  # every user in the answer is this identifier's
+            return [present if users else absent]
+        found = [_user_keys(u) for u in users]
+        verdicts = [
+            present if any(_lookup_key(t.identifier) in keys for keys in found) else absent for t in targets
+        ]
+        if any(not keys & {_lookup_key(t.identifier) for t in targets} for keys in found):
+            # A user that names none of the ids asked for could be any of them: none is proven gone.
+            unknown = Verdict(
+                Verification.UNVERIFIABLE, "Braze exported a user naming none of the ids", answer.status
+            )
+            verdicts = [v if v is present else unknown for v in verdicts]
+        return verdicts
+
+
+def _lookup_key(identifier: Identifier) -> tuple[str, str]:
+    return (
+        (identifier.value, identifier.name)
+        if identifier.type is IdentifierType.USER_ALIAS
+        else (identifier.value, "")
+    )
+
+
+def _user_keys(user: dict) -> set[tuple[str, str]]:
+    """How an exported user answers a batch lookup: its external id and its aliases."""
+    keys = {(user["external_id"], "")} if isinstance(user.get("external_id"), str) else set()
+    for alias in user.get("user_aliases") or []:
+        if isinstance(alias, dict) and isinstance(alias.get("alias_name"), str):
+            keys.add((alias["alias_name"], str(alias.get("alias_label") or "")))
+    return keys
 
 
 def _delete_entry(identifier: Identifier, prioritization: tuple[str, ...]) -> Any:
@@ -128,6 +207,8 @@ def _delete_entry(identifier: Identifier, prioritization: tuple[str, ...]) -> An
 class Braze(Connector):
     name = "braze"
     operations = (RemoveExternalIds(), DeleteUsers())
+    lookup = ExportIds()
+    verify_after_s = 300
     credential_fields = ("api_key",)
     url_variable, host_variable, hosts = "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS
     default_concurrency = 4

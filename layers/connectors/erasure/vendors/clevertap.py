@@ -4,15 +4,24 @@
 window: over it, 429 "Too many concurrent requests", no rate headers. Envelope: status
 success / partial / fail, with `error` and `code` on failure. "success" is `accepted`, not
 `deleted`: CleverTap deletes the profiles later, in a batch within 48 hours.
+
+Verification: GET /1/profile.json?identity= (or objectId= for a guid), one id a call, within the
+same kind of concurrency limit. Its "not found" answer is undocumented: only `status: success`
+without a record, or `status: fail` saying not found, counts as gone; a record is still present;
+anything else is `unverifiable` with CleverTap's words. First check 48 hours after the deletion,
+after CleverTap's deletion batch.
 """
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
-from erasure.outcomes import Outcome, Verdict, verdict_for_status
+from erasure.outcomes import Outcome, Verdict, Verification, lookup_verdict_for_status, verdict_for_status
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Operation, Target, error_text
+from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text
 
 REGION_HOSTS = {
     "in1": "in1.api.clevertap.com",
@@ -24,6 +33,16 @@ REGION_HOSTS = {
 }
 # Our external_id is CleverTap's `identity`; guid is CleverTap's own id.
 _FIELD = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "guid"}
+# ... and what /1/profile.json looks each up by (objectId is the CleverTap id).
+_QUERY = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "objectId"}
+_NOT_FOUND = re.compile(r"not found|no (such )?(user|profile|record)|does not exist", re.IGNORECASE)
+
+
+def _credentials(settings: VendorSettings) -> dict[str, str]:
+    return {
+        "X-CleverTap-Account-Id": settings.credentials["account_id"],
+        "X-CleverTap-Passcode": settings.credentials["passcode"],
+    }
 
 
 class DeleteProfiles(Operation):
@@ -37,11 +56,7 @@ class DeleteProfiles(Operation):
         return HttpRequest(
             "POST",
             f"{settings.base_url}/1/delete/profiles.json",
-            {
-                "X-CleverTap-Account-Id": settings.credentials["account_id"],
-                "X-CleverTap-Passcode": settings.credentials["passcode"],
-                "Content-Type": "application/json; charset=utf-8",
-            },
+            {**_credentials(settings), "Content-Type": "application/json; charset=utf-8"},
             json_bytes({field: [t.identifier.value for t in targets]}),
         )
 
@@ -73,9 +88,53 @@ class DeleteProfiles(Operation):
         return [verdict] * len(targets)
 
 
+class ProfileLookup(Lookup):
+    key, name = "profile", "GET /1/profile.json"
+    serves = frozenset(_QUERY)
+    max_batch = 1
+    # No per-minute limit: concurrent requests, like the deletion (a third party lists 3).
+
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        (target,) = targets
+        query = f"{_QUERY[target.identifier.type]}={quote(target.identifier.value, safe='')}"
+        return HttpRequest("GET", f"{settings.base_url}/1/profile.json?{query}", _credentials(settings), b"")
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        body = answer.json()
+        status = body.get("status") if isinstance(body, dict) else None
+        text = error_text(body)
+        if not 200 <= answer.status < 300:
+            verdict = lookup_verdict_for_status(answer.status, text, answer.headers)
+            if answer.status == 404 and status == "fail":  # CleverTap's own envelope, not a wrong URL
+                verdict = Verdict(
+                    Verification.UNVERIFIABLE, f"a 404 is not CleverTap's documented answer: {text}", 404
+                )
+        elif status == "success" and isinstance(body.get("record"), dict) and body["record"]:
+            verdict = Verdict(
+                Verification.STILL_PRESENT, "CleverTap still returns the profile", answer.status
+            )
+        elif status == "success" and not body.get("record"):
+            verdict = Verdict(Verification.VERIFIED_ABSENT, "CleverTap returns no record", answer.status)
+        elif status == "fail" and isinstance(body.get("code"), int) and body["code"] != 404:
+            verdict = lookup_verdict_for_status(body["code"], text, answer.headers)
+            verdict = Verdict(verdict.outcome, verdict.reason, answer.status, verdict.retry_after)
+        elif status == "fail" and "too many" in text.lower():
+            verdict = Verdict(Outcome.THROTTLED, text, answer.status)
+        elif status == "fail" and _NOT_FOUND.search(text):
+            verdict = Verdict(Verification.VERIFIED_ABSENT, f"CleverTap: {text}", answer.status)
+        elif isinstance(body, dict) and status in ("success", "fail", "partial"):
+            reason = f"CleverTap's answer does not say whether the profile exists: {status} {text}"
+            verdict = Verdict(Verification.UNVERIFIABLE, reason.strip(), answer.status)
+        else:
+            verdict = Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)
+        return [verdict]
+
+
 class CleverTap(Connector):
     name = "clevertap"
     operations = (DeleteProfiles(),)
+    lookup = ProfileLookup()
+    verify_after_s = 48 * 3600  # profiles go in a nightly batch "in the next 48 hours"
     credential_fields = ("account_id", "passcode")
     url_variable, host_variable, hosts = "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS
     default_concurrency = 1  # x the queue's MaximumConcurrency of 2 stays under 3 in flight

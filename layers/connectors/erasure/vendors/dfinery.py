@@ -2,6 +2,7 @@
 
 An HTTP 200 can still be a failure: the envelope's `code` (a string) decides. `request_datetime`
 is the time the deletion was requested, the same on every retry, so a retry repeats the request.
+Verification: Dfinery has no lookup by identifier, so its deletions are `unverifiable`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class DeleteIdentity(Operation):
 class Dfinery(Connector):
     name = "dfinery"
     operations = (DeleteIdentity(),)
+    no_lookup_reason = (
+        "Dfinery has no lookup by identifier: only a CSV export of a whole population or audience, "
+        "100 requests an hour, which cannot show one person gone"
+    )
     credential_fields = ("service_id", "access_token")
     url_variable, default_url = "DFINERY_API_URL", "https://openapi.dfinery.ai"
     default_concurrency = 8

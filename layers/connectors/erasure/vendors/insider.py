@@ -8,15 +8,28 @@
   `refused`, with its reason). 200 {} says nothing of when: `accepted`. 10,000 requests/minute.
 X-PARTNER-NAME must be lowercase. Throttling is a 429 with Retry-After, or on some hosts a 403
 "Request limit exceeded"; 404 "no such user" means the identifiers name no one.
+
+Verification: POST /api/user/v1/profile, one identifier a call (so that an answer is about that
+identifier alone); gone is its documented 404 "no such user for these identifiers", present is a
+200 with the profile. Its quota (1,000 units a minute) is shared with the account's other reads:
+the relay takes half (INSIDER_PROFILE_RATE_SHARE). The delete's timing is undocumented: first
+check after 5 minutes.
 """
 
 from __future__ import annotations
 
 from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
-from erasure.outcomes import Outcome, Verdict, retry_after_seconds, verdict_for_status
+from erasure.outcomes import (
+    Outcome,
+    Verdict,
+    Verification,
+    lookup_verdict_for_status,
+    retry_after_seconds,
+    verdict_for_status,
+)
 from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Operation, Target, error_text
+from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text
 
 SERVED = frozenset(
     {IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER, IdentifierType.UUID, IdentifierType.CUSTOM}
@@ -24,7 +37,9 @@ SERVED = frozenset(
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
-def _request(method: str, path: str, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+def _request(
+    method: str, path: str, targets: list[Target], settings: VendorSettings, **extra: object
+) -> HttpRequest:
     identifiers: dict = {}
     for identifier in (t.identifier for t in targets):
         if identifier.type is IdentifierType.CUSTOM:
@@ -36,13 +51,13 @@ def _request(method: str, path: str, targets: list[Target], settings: VendorSett
         "X-REQUEST-TOKEN": settings.credentials["request_token"],
         "Content-Type": "application/json",
     }
-    return HttpRequest(
-        method, f"{settings.base_url}{path}", headers, json_bytes({"identifiers": identifiers})
-    )
+    body = {"identifiers": identifiers, **extra}
+    return HttpRequest(method, f"{settings.base_url}{path}", headers, json_bytes(body))
 
 
-def _read(answer: HttpAnswer, success: Verdict) -> Verdict:
-    """Both operations' answers: `success` for the documented {} or empty body, and nothing else."""
+def _read(answer: HttpAnswer, success: Verdict, absent: Verdict, by_status=verdict_for_status) -> Verdict:
+    """Every call's answers: `success` for the documented {} or empty body, `absent` (with the
+    vendor's text) for the 404 "no such user", and nothing else."""
     body = answer.json()
     text = error_text(body)
     lowered = text.lower()
@@ -50,13 +65,16 @@ def _read(answer: HttpAnswer, success: Verdict) -> Verdict:
         # An HTML page or an error envelope inside a 2xx is not proof (read as transient below).
         return success
     if answer.status == 404 and "no such user" in lowered:
-        return Verdict(Outcome.ALREADY_ABSENT, text, answer.status)
+        return Verdict(absent.outcome, text, answer.status)
     if answer.status == 400 and "partner is invalid" in lowered:
         return Verdict(Outcome.UNAUTHORIZED, text, answer.status)
     if answer.status == 403 and "limit" in lowered:
         return Verdict(Outcome.THROTTLED, text, answer.status, retry_after_seconds(answer.headers))
     # Other 400s (the sole identifier, no unifier) are refusals; any other 2xx proves nothing.
-    return verdict_for_status(answer.status, text, answer.headers)
+    return by_status(answer.status, text, answer.headers)
+
+
+ABSENT = Verdict(Outcome.ALREADY_ABSENT)
 
 
 class DeleteIdentity(Operation):
@@ -70,7 +88,7 @@ class DeleteIdentity(Operation):
         return _request("DELETE", "/api/user/v1/identity", targets, settings)
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
-        return [_read(answer, Verdict(Outcome.DELETED, "", answer.status))] * len(targets)
+        return [_read(answer, Verdict(Outcome.DELETED, "", answer.status), ABSENT)] * len(targets)
 
 
 class DeleteUser(Operation):
@@ -88,12 +106,36 @@ class DeleteUser(Operation):
         accepted = Verdict(
             Outcome.ACCEPTED, "Insider took the erasure; its answer {} says no more", answer.status
         )
-        return [_read(answer, accepted)] * len(targets)
+        return [_read(answer, accepted, ABSENT)] * len(targets)
+
+
+class ProfileLookup(Lookup):
+    key, name = "profile", "POST /api/user/v1/profile"
+    serves = SERVED
+    max_batch = 1
+    requests_per_minute = 1000  # units of a quota; a one-attribute read costs one
+    rate_share = 0.5  # the quota is shared with the account's own reads
+    max_body_bytes = MAX_BODY_BYTES
+
+    def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
+        # One attribute (the docs' own example): the read must ask for attributes or events.
+        return _request("POST", "/api/user/v1/profile", targets, settings, attributes=["email"], quota=True)
+
+    def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
+        body = answer.json()
+        if 200 <= answer.status < 300 and isinstance(body, dict) and body and not error_text(body):
+            return [Verdict(Verification.STILL_PRESENT, "Insider still returns the profile", answer.status)]
+        absent = Verdict(Verification.VERIFIED_ABSENT)
+        # An empty 2xx is no profile either way: not proof of absence, so tried again.
+        unproven = Verdict(Outcome.TRANSIENT, "an empty answer to a profile read", answer.status)
+        return [_read(answer, unproven, absent, lookup_verdict_for_status)]
 
 
 class Insider(Connector):
     name = "insider"
     operations = (DeleteIdentity(), DeleteUser())
+    lookup = ProfileLookup()
+    verify_after_s = 300
     credential_fields = ("partner_name", "request_token")
     url_variable, default_url = "INSIDER_API_URL", "https://unification.useinsider.com"
     default_concurrency = 8

@@ -1,0 +1,228 @@
+"""Verified erasure: after a vendor takes a deletion, its own read API shows whether the person is
+really gone. A vendor's "success" is not proof (queued, batched later, or plainly wrong).
+
+Checks wait as messages in the vendor's own queue, so they survive restarts and redelivery and
+need no sleeping function: a check message carries the request (only the identifiers to check),
+its number and when it is due. SQS delays it up to 15 minutes; a check received before it is due
+is hidden again until then (up to 12 hours a receive). The ledger says which checks were made, so
+a check delivered twice looks the person up once more at most and is recorded once.
+
+Per vendor and identifier, `verification` is `pending` until a check says `verified_absent`, or
+the vendor cannot tell (`unverifiable`, with why). A person still found is checked again later,
+each wait doubling; after the last check the deletion is sent once more, the identifier is
+`still_present` for good, and a CloudWatch alarm fires: it never becomes success silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from erasure.aws_clients import QueueVisibility
+from erasure.config import VerificationSettings
+from erasure.ledger import Ledger
+from erasure.observability import CORRELATION_ID, logger
+from erasure.outcomes import TO_VERIFY, IdentifierResult, PriorOutcome, Verification, outcome_view
+from erasure.relay import Relay
+from erasure.request import DeletionRequest, FieldError, InvalidRequest, epoch_timestamp, parse
+from erasure.vendors.base import Connector
+
+CHECK_FIELD = "verify"  # a queue message with this field is a check, not a deletion
+MAX_SQS_DELAY_S = 900  # SendMessage's DelaySeconds
+MAX_HIDE_S = 12 * 3600 - 60  # ChangeMessageVisibility's most, less a margin for this receive
+
+
+@dataclass(frozen=True)
+class Check:
+    """A scheduled look-up of the identifiers of `request` at one vendor: the n-th, due at `due_at`
+    (epoch seconds)."""
+
+    request: DeletionRequest
+    number: int
+    due_at: float
+
+    def message(self) -> str:
+        return json.dumps(
+            {**self.request.to_message(), CHECK_FIELD: {"check": self.number, "due_at": self.due_at}}
+        )
+
+    def delay_s(self, now: float) -> int:
+        """What SendMessage can wait of the time until due."""
+        return max(0, min(MAX_SQS_DELAY_S, int(self.due_at - now)))
+
+
+def read_check(body: Any, **defaults: Any) -> Check:
+    """A check message (a request with CHECK_FIELD); InvalidRequest naming what is wrong."""
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "must be a JSON object")])
+    body = dict(body)
+    check = body.pop(CHECK_FIELD)
+    number = check.get("check") if isinstance(check, dict) else None
+    due_at = check.get("due_at") if isinstance(check, dict) else None
+    errors = []
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        errors.append(FieldError(f"{CHECK_FIELD}.check", "must be a whole number from 1"))
+    if not isinstance(due_at, int | float) or isinstance(due_at, bool) or not math.isfinite(due_at):
+        errors.append(FieldError(f"{CHECK_FIELD}.due_at", "must be a time in epoch seconds"))
+    try:
+        request = parse(body, **defaults)
+    except InvalidRequest as invalid:
+        errors += invalid.errors
+    if errors:
+        raise InvalidRequest(errors)
+    return Check(request, number, float(due_at))
+
+
+def first_checks(
+    connector: Connector,
+    settings: VerificationSettings | None,
+    requests: list[DeletionRequest],
+    results: list[list[IdentifierResult]],
+    now: float,
+) -> tuple[list[list[IdentifierResult]], list[Check]]:
+    """What a deletion's new results say of their verification (pending, or why nothing can
+    check), and the first check of each request whose identifiers a lookup can show gone."""
+    marked, checks = [], []
+    for request, request_results in zip(requests, results, strict=True):
+        marked.append([])
+        to_check = []
+        for result in request_results:
+            if result.settled or result.verdict.outcome not in TO_VERIFY:
+                marked[-1].append(result)
+                continue
+            why_not = connector.unverifiable_reason(request.action, result.identifier)
+            if why_not is None and settings is None:
+                why_not = "verification is not configured here (VERIFY_QUEUE_URL, LEDGER_TABLE)"
+            if why_not:
+                result = replace(result, verification=Verification.UNVERIFIABLE, verification_reason=why_not)
+            else:
+                result = replace(
+                    result, verification=Verification.PENDING, verify_due_at=now + settings.after_s
+                )
+                to_check.append(result.identifier)
+            marked[-1].append(result)
+        if to_check:
+            checks.append(Check(replace(request, identifiers=tuple(to_check)), 1, now + settings.after_s))
+    return marked, checks
+
+
+def next_check(settings: VerificationSettings, check: Check, identifiers: list, now: float) -> Check | None:
+    """The check after `check` for the identifiers still found, or None after the last one."""
+    if check.number >= settings.max_checks:
+        return None
+    wait = settings.backoff_s * 2 ** (check.number - 1)
+    return Check(replace(check.request, identifiers=tuple(identifiers)), check.number + 1, now + wait)
+
+
+class Verifier:
+    """One vendor function's verification: it schedules the first checks of new results, and
+    makes the checks that are due."""
+
+    def __init__(self, relay: Relay, ledger: Ledger | None, queue: QueueVisibility):
+        self.relay = relay
+        self.ledger = ledger
+        self.queue = queue
+
+    @property
+    def settings(self) -> VerificationSettings | None:
+        # Without a ledger there is nowhere to record what checks find: nothing is checked.
+        return self.relay.settings.verification if self.ledger else None
+
+    def schedule(
+        self, requests: list[DeletionRequest], results: list[list[IdentifierResult]]
+    ) -> list[list[IdentifierResult]]:
+        """The results with their verification, once the first checks are in the queue (a check
+        whose result never reaches the ledger finds nothing pending, and is dropped)."""
+        now = time.time()
+        marked, checks = first_checks(self.relay.connector, self.settings, requests, results, now)
+        self._send(checks, now)
+        return marked
+
+    def check(
+        self, checks: list[Check], remaining_ms: Callable[[], int] | None
+    ) -> list[list[IdentifierResult]]:
+        """Make the checks (all due), record what they find and schedule the next ones; per
+        check, the lookups to try again (throttled, transient, unauthorized)."""
+        assert self.ledger is not None and self.settings is not None
+        connector, now = self.relay.connector, time.time()
+        pairs = [(c.request.request_id, i) for c in checks for i in c.request.identifiers]
+        prior = self.ledger.prior_outcomes(connector.name, pairs)
+        due = []  # a redelivered check, or one whose result was never recorded, looks up nothing
+        for check in checks:
+            identifiers = [
+                i
+                for i in check.request.identifiers
+                if _is_due(prior.get((check.request.request_id, i)), check)
+            ]
+            due.append(replace(check, request=replace(check.request, identifiers=tuple(identifiers))))
+        looked_up = self.relay.look_up([c.request for c in due], remaining_ms)
+        findings: list[tuple[IdentifierResult, int, float | None]] = []
+        next_checks, retry = [], []
+        found_last: dict[tuple, tuple[Check, IdentifierResult]] = {}  # once, if a check came twice
+        for check, results in zip(due, looked_up, strict=True):
+            retry.append([r for r in results if not isinstance(r.verdict.outcome, Verification)])
+            found = [r for r in results if r.verdict.outcome is Verification.STILL_PRESENT]
+            following = (
+                next_check(self.settings, check, [r.identifier for r in found], now) if found else None
+            )
+            for result in results:
+                if result in found and following:
+                    reason = (
+                        f"still present at check {check.number} of {self.settings.max_checks}; "
+                        f"checked again from {epoch_timestamp(following.due_at)}"
+                    )
+                    pending = replace(result.verdict, outcome=Verification.PENDING, reason=reason)
+                    findings.append((replace(result, verdict=pending), check.number, following.due_at))
+                elif result in found and (result.request_id, result.identifier) not in found_last:
+                    found_last[result.request_id, result.identifier] = (check, result)
+                elif isinstance(result.verdict.outcome, Verification):
+                    findings.append((result, check.number, None))
+            if following:
+                next_checks.append(following)
+        findings += self._delete_again(list(found_last.values()), remaining_ms)
+        self._send(next_checks, now)
+        self.ledger.record_checks(findings)
+        for result, number, _ in findings:
+            view = outcome_view(result, self.relay.hasher)
+            view["verification"] = view.pop("outcome")
+            logger.info("verification", extra={CORRELATION_ID: result.request_id, "check": number, **view})
+        return retry
+
+    def _delete_again(self, found_last, remaining_ms) -> list[tuple[IdentifierResult, int, float | None]]:
+        """The person is still there after the last check: the deletion goes once more, and the
+        identifier is still_present for good, with an alarm (the `still_present` metric)."""
+        if not found_last:
+            return []
+        requests = [replace(check.request, identifiers=(result.identifier,)) for check, result in found_last]
+        again = self.relay.run(requests, remaining_ms)
+        findings = []
+        for (check, result), (deletion,) in zip(found_last, again, strict=True):
+            reason = (
+                f"still present after {check.number} check(s); the deletion was sent again: "
+                f"{deletion.verdict.outcome} {deletion.verdict.reason}"
+            ).strip()
+            findings.append(
+                (replace(result, verdict=replace(result.verdict, reason=reason)), check.number, None)
+            )
+        with single_metric(
+            name=STILL_PRESENT_METRIC, unit=MetricUnit.Count, value=len(findings), default_dimensions={}
+        ):
+            pass  # one figure over all vendors: the alarm watches it, whichever vendor keeps people
+        return findings
+
+    def _send(self, checks: list[Check], now: float) -> None:
+        if checks:
+            self.queue.send_delayed(self.settings.queue_url, [(c.message(), c.delay_s(now)) for c in checks])
+
+
+STILL_PRESENT_METRIC = "verification_still_present"
+
+
+def _is_due(prior: PriorOutcome | None, check: Check) -> bool:
+    return prior is not None and prior.verification is Verification.PENDING and prior.checks < check.number

@@ -1,0 +1,305 @@
+"""Verified erasure, end to end: the deployed relay (every function, its queues and ledger under
+moto) against the vendor sandbox over real sockets, each vendor function checking its deletions
+through its own queue with the vendor's read API.
+
+Done when a delete_profile for a person at all four vendors ends verified_absent at Braze,
+Insider and CleverTap and unverifiable (with its reason) at Dfinery; a vendor that keeps the
+profile ends still_present with the alarm's metric; the receipt carries the deadline and the
+evidence; and the receipts function publishes each change of the request's state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+
+import pytest
+
+from erasure.request import parse
+from erasure.verification import Check
+from tests.helpers import (
+    VENDORS,
+    FakeContext,
+    configure_functions,
+    deploy_relay,
+    event,
+    json_lines,
+    load_function,
+    sandbox_credentials,
+)
+from tools.vendor_sandbox import VendorSandbox, seed_of
+
+JANE = {
+    "external_id": "jane-2024",
+    "guid": "ct-jane",
+    "email": "jane@example.com",
+    "uuid": "jane-uuid",
+}
+JANE_REQUEST = {
+    "request_id": "jane-erasure",
+    "requested_at": "2026-01-31T09:00:00Z",
+    "identity": {"external_id": "jane-2024", "guid": "ct-jane", "email": "jane@example.com"},
+}
+HASH = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture
+def sandbox():
+    with VendorSandbox() as running:
+        running.seed(seed_of([JANE]))
+        yield running
+
+
+@pytest.fixture
+def checks_at_once(monkeypatch):
+    """Checks due as soon as the deletion is recorded, and again at once: time is not the point."""
+    for vendor in VENDORS:
+        monkeypatch.setenv(f"{vendor.upper()}_VERIFY_AFTER_S", "0")
+    monkeypatch.setenv("VERIFY_BACKOFF_S", "0")
+
+
+@pytest.fixture
+def relay(aws, sandbox, monkeypatch):
+    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
+    return deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
+
+
+def drain(relay, rounds: int = 30) -> None:
+    """Deliver every queue until none has a visible message; what failed is due again at once."""
+    for _ in range(rounds):
+        delivered = False
+        for queue in ["intake", *VENDORS]:
+            result = relay.deliver(queue)
+            if result:
+                delivered = True
+                relay.make_visible(queue, {f["itemIdentifier"] for f in result["batchItemFailures"]})
+        if not delivered:
+            return
+
+
+def lookups(sandbox, vendor):
+    return [c for c in sandbox.calls(vendor) if c["lookup"]]
+
+
+def by_identifier(receipt, vendor):
+    return {o["identifier"]: o for o in receipt["vendors"][vendor]}
+
+
+def test_a_person_erased_at_four_vendors_is_verified_gone_where_a_lookup_can_tell(
+    checks_at_once, relay, sandbox
+):
+    assert relay.post(JANE_REQUEST)[0] == 202
+    drain(relay)
+    status, receipt = relay.get("jane-erasure")
+
+    assert status == 200
+    for vendor in ("braze", "clevertap", "insider"):
+        verified = {
+            i: o["verification"] for i, o in by_identifier(receipt, vendor).items() if o["verification"]
+        }
+        assert set(verified.values()) == {"verified_absent"}, vendor
+    assert set(by_identifier(receipt, "braze")) == {"external_id", "email", "guid"}
+    assert by_identifier(receipt, "braze")["guid"]["verification"] is None  # skipped: nothing to check
+    dfinery = by_identifier(receipt, "dfinery")["external_id"]
+    assert (dfinery["outcome"], dfinery["verification"]) == ("deleted", "unverifiable")
+    assert "no lookup by identifier" in dfinery["verification_reason"]
+    assert (receipt["verification"], receipt["final"]) == ("partially_verified", True)
+    # The deadline: GDPR's month from the request, to the day (February has no 31st).
+    assert (receipt["regulation"], receipt["due_by"]) == (None, "2026-02-28T09:00:00.000Z")
+    # Evidence an auditor can hold the vendor to, without the identifiers the answers quote.
+    for vendor in ("braze", "clevertap", "insider"):
+        for outcome in receipt["vendors"][vendor]:
+            if outcome["verification"]:
+                for evidence in (outcome["evidence"], outcome["verification_evidence"]):
+                    assert evidence["http_status"] in (200, 201, 404)
+                    assert HASH.match(evidence["body_hash"])
+                assert outcome["verification_checks"] == 1 and outcome["verified_at"]
+    assert "jane" not in json.dumps(receipt).replace("jane-erasure", "")
+    # One lookup per identifier a lookup serves, none at Dfinery, which has none.
+    assert [len(lookups(sandbox, v)) for v in VENDORS] == [2, 2, 0, 1]
+
+
+def test_a_vendor_that_keeps_the_person_ends_still_present_with_the_alarm(
+    checks_at_once, relay, sandbox, monkeypatch, capsys
+):
+    sandbox.inject_fault("insider", "keep", count=None, route="delete")  # "{}", and she stays
+    relay.post(JANE_REQUEST)
+    drain(relay)
+    insider = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
+
+    assert insider["outcome"] == "accepted"  # what Insider said; verification says what it did
+    assert insider["verification"] == "still_present"
+    assert insider["verification_checks"] == 3  # VERIFY_MAX_CHECKS' default
+    assert "the deletion was sent again: accepted" in insider["verification_reason"]
+    assert relay.get("jane-erasure")[1]["verification"] == "still_present"
+    assert [c["route"] for c in sandbox.calls("insider")] == [
+        "delete",
+        "profile",
+        "profile",
+        "profile",
+        "delete",
+    ]
+    metric = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if "verification_still_present" in line
+    ]
+    assert [m["verification_still_present"] for m in metric] == [[1.0]]
+    assert metric[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]  # StillPresentAlarm's
+
+
+def test_a_person_found_again_is_checked_later_until_gone(checks_at_once, relay, sandbox):
+    sandbox.configure("clevertap", deletion_delay_seconds=3600)  # her profile goes in a later batch
+    relay.post(JANE_REQUEST)
+    relay.deliver("intake")
+    relay.deliver("clevertap")  # the deletion: "success"
+    relay.deliver("clevertap")  # the first check finds her
+    pending = by_identifier(relay.get("jane-erasure")[1], "clevertap")["external_id"]
+    assert pending["verification"] == "pending"
+    assert pending["verification_reason"].startswith("still present at check 1 of 3")
+
+    sandbox.configure("clevertap", deletion_delay_seconds=0)  # the batch has run
+    drain(relay)
+    done = by_identifier(relay.get("jane-erasure")[1], "clevertap")["external_id"]
+    assert (done["verification"], done["verification_checks"]) == ("verified_absent", 2)
+
+
+def test_a_check_waits_for_its_time_in_the_queue_and_looks_up_nothing_before(relay, sandbox):
+    relay.post(JANE_REQUEST)  # the documented delays: 5 minutes at Braze and Insider, 48 h at CleverTap
+    drain(relay)
+    receipt = relay.get("jane-erasure")[1]
+
+    assert [len(lookups(sandbox, v)) for v in VENDORS] == [0, 0, 0, 0]
+    assert receipt["verification"] == "pending" and receipt["final"] is False
+    braze = by_identifier(receipt, "braze")["external_id"]
+    assert braze["verification"] == "pending" and braze["verification_due_at"] > braze["completed_at"]
+    assert queue_counts(relay, "braze") == {"delayed": 1, "in_flight": 0}  # SQS holds it 5 minutes
+
+    # Past SQS's 15 minutes of delay (CleverTap's 48 h): received early, it is hidden until due.
+    (check,) = [m for m in peek(relay, "clevertap") if "verify" in json.loads(m["Body"])] or [None]
+    body = json.loads(check["Body"]) if check else None
+    assert body is None or body["verify"]["due_at"] - time.time() > 47 * 3600
+    early = Check(parse(JANE_REQUEST), 1, time.time() + 3600).message()
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["insider"], MessageBody=early)
+    result = relay.deliver("insider")
+    assert len(result["batchItemFailures"]) == 1
+    assert queue_counts(relay, "insider")["in_flight"] == 1 and lookups(sandbox, "insider") == []
+
+
+def queue_counts(relay, queue):
+    names = {
+        "delayed": "ApproximateNumberOfMessagesDelayed",
+        "in_flight": "ApproximateNumberOfMessagesNotVisible",
+    }
+    attributes = relay.sqs.get_queue_attributes(QueueUrl=relay.queue_urls[queue], AttributeNames=["All"])
+    return {key: int(attributes["Attributes"][name]) for key, name in names.items()}
+
+
+def peek(relay, queue):
+    """The queue's visible messages, left visible."""
+    answer = relay.sqs.receive_message(
+        QueueUrl=relay.queue_urls[queue], MaxNumberOfMessages=10, VisibilityTimeout=0
+    )
+    return answer.get("Messages", [])
+
+
+def test_a_check_delivered_twice_looks_up_once_and_is_recorded_once(checks_at_once, relay, sandbox):
+    relay.post(JANE_REQUEST)
+    relay.deliver("intake")
+    relay.deliver("insider")  # the deletion; its check now waits in the queue
+    (check,) = peek(relay, "insider")
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["insider"], MessageBody=check["Body"])  # a duplicate
+    drain(relay)
+
+    assert len(lookups(sandbox, "insider")) == 1
+    email = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
+    assert (email["verification"], email["verification_checks"]) == ("verified_absent", 1)
+
+
+def test_a_failed_lookup_is_tried_again_never_taken_for_an_answer(checks_at_once, relay, sandbox):
+    sandbox.inject_fault("braze", "status", status=500, count=1, route="export")
+    sandbox.inject_fault("braze", "malformed", count=1, route="export")
+    relay.post(JANE_REQUEST)
+    drain(relay)
+    braze = by_identifier(relay.get("jane-erasure")[1], "braze")
+
+    assert {o["verification"] for i, o in braze.items() if i != "guid"} == {"verified_absent"}
+    assert len(lookups(sandbox, "braze")) == 4
+
+
+def test_each_change_of_a_request_is_published_and_a_final_one_leaves_the_deadline_watch(
+    checks_at_once, relay, sandbox, capsys
+):
+    relay.post({**JANE_REQUEST, "requested_at": None} if False else JANE_REQUEST)
+    relay.publish()
+    (first,) = relay.status_events()
+    assert (first["source"], first["detail-type"]) == ("erasure-relay", "Erasure request status changed")
+    assert first["detail"]["request_id"] == "jane-erasure"
+    assert (first["detail"]["status"], first["detail"]["final"], first["detail"]["previous"]) == (
+        "pending",
+        False,
+        None,
+    )
+
+    relay.publish()
+    assert relay.status_events() == []  # nothing changed: nothing published
+
+    drain(relay)
+    relay.publish()
+    (last,) = relay.status_events()
+    assert last["detail"]["final"] is True and last["detail"]["previous"]["status"] == "pending"
+    assert last["detail"]["verification"] == "partially_verified"
+    request_item = next(i for i in relay.ledger_items() if i["item"] == "REQUEST")
+    assert "deadline_watch" not in request_item
+
+
+def test_the_deadline_watch_counts_requests_not_final_near_their_due_by(relay, everything_logged, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+    later = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%d")
+    relay.post({"request_id": "due-soon", "due_by": soon, "identity": {"email": "a@example.com"}})
+    relay.post({"request_id": "due-later", "due_by": later, "identity": {"email": "b@example.com"}})
+    relay.post({"request_id": "ccpa", "regulation": "ccpa", "identity": {"email": "c@example.com"}})
+    everything_logged()
+    relay.receipts({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
+    metrics = json_lines(capsys.readouterr().out)  # before the log capture reads stdout too
+    lines = json_lines(everything_logged())
+
+    figures = {
+        name: line[name]
+        for line in metrics
+        for name in ("requests_near_deadline", "requests_overdue")
+        if name in line
+    }
+    assert figures == {"requests_near_deadline": [1.0], "requests_overdue": [0.0]}
+    warning = next(line for line in lines if line.get("message") == "requests not final near their deadline")
+    assert warning["request_ids"] == ["due-soon"]
+    assert relay.get("ccpa")[1]["regulation"] == "ccpa"
+
+
+def test_each_check_is_logged_by_type_and_hash_only(checks_at_once, relay, sandbox, everything_logged):
+    relay.post(JANE_REQUEST)
+    drain(relay)
+    logged = everything_logged()
+    assert not any(value in logged for value in JANE.values())
+    lines = json_lines(logged)
+    found = Counter(line["verification"] for line in lines if line.get("message") == "verification")
+    assert found == {"verified_absent": 5}
+
+
+def test_a_deletion_through_a_vendor_route_is_answered_pending_and_then_verified(
+    checks_at_once, relay, sandbox
+):
+    api = event("insider", "api", {"request_id": "jane-at-insider", "identity": {"email": JANE["email"]}})
+    answer = relay.vendors["insider"](api, FakeContext())
+    (outcome,) = json.loads(answer["body"])["outcomes"]
+
+    assert (answer["statusCode"], outcome["outcome"], outcome["verification"]) == (200, "accepted", "pending")
+    drain(relay)
+    assert len(lookups(sandbox, "insider")) == 1
+    assert [i["verification"] for i in relay.ledger_items() if i["item"].startswith("OUTCOME#")] == [
+        "verified_absent"
+    ]
