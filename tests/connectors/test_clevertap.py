@@ -151,6 +151,7 @@ def test_profile_lookup_is_a_get_by_identity_or_object_id(httpserver, make_relay
         (200, {"status": "fail", "error": "User not found", "code": 404}, "verified_absent"),
         # The not-found answer is undocumented: what does not say so plainly proves nothing.
         (200, {"status": "fail", "error": "Something went wrong"}, "unverifiable"),
+        (200, {"status": "fail", "error": "Account not found"}, "unverifiable"),  # not the profile
         (200, {"status": "partial"}, "unverifiable"),
         (404, {"status": "fail", "error": "User not found", "code": 404}, "unverifiable"),
         (404, "<html>Not Found</html>", "unauthorized"),

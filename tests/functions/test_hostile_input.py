@@ -105,6 +105,13 @@ requests = (
             "requested_at": any_text | json_values,
             "vendors": st.lists(st.sampled_from([*VENDORS, "nobody"]) | json_values, max_size=3)
             | json_values,
+            "regulation": st.sampled_from(["gdpr", "ccpa", "lgpd"]) | json_values,
+            # Dates at and past the calendar's ends, in time zones that carry them over.
+            "due_by": st.sampled_from(
+                ["2030-01-01", "9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"]
+            )
+            | any_text
+            | json_values,
             # A verification check's schedule: what makes a vendor queue's message a check.
             "verify": st.fixed_dictionaries({}, optional={"check": json_values, "due_at": json_values})
             | json_values,

@@ -115,7 +115,7 @@ def test_a_person_erased_at_four_vendors_is_verified_gone_where_a_lookup_can_tel
                 for evidence in (outcome["evidence"], outcome["verification_evidence"]):
                     assert evidence["http_status"] in (200, 201, 404)
                     assert HASH.match(evidence["body_hash"])
-                assert outcome["verification_checks"] == 1 and outcome["verified_at"]
+                assert outcome["verification_checks"] == 1 and outcome["checked_at"]
     assert "jane" not in json.dumps(receipt).replace("jane-erasure", "")
     # One lookup per identifier a lookup serves, none at Dfinery, which has none.
     assert [len(lookups(sandbox, v)) for v in VENDORS] == [2, 2, 0, 1]
@@ -232,7 +232,7 @@ def test_a_failed_lookup_is_tried_again_never_taken_for_an_answer(checks_at_once
 def test_each_change_of_a_request_is_published_and_a_final_one_leaves_the_deadline_watch(
     checks_at_once, relay, sandbox, capsys
 ):
-    relay.post({**JANE_REQUEST, "requested_at": None} if False else JANE_REQUEST)
+    relay.post(JANE_REQUEST)
     relay.publish()
     (first,) = relay.status_events()
     assert (first["source"], first["detail-type"]) == ("erasure-relay", "Erasure request status changed")
@@ -303,3 +303,34 @@ def test_a_deletion_through_a_vendor_route_is_answered_pending_and_then_verified
     assert [i["verification"] for i in relay.ledger_items() if i["item"].startswith("OUTCOME#")] == [
         "verified_absent"
     ]
+
+
+def test_a_check_that_comes_before_its_deletion_is_recorded_waits_for_it(checks_at_once, relay, sandbox):
+    early = Check(parse(JANE_REQUEST), 1, time.time()).message()  # sent, but its outcome not yet written
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["insider"], MessageBody=early)
+    result = relay.deliver("insider")
+    assert len(result["batchItemFailures"]) == 1 and lookups(sandbox, "insider") == []  # kept, not dropped
+
+    relay.post(JANE_REQUEST)
+    drain(relay)
+    email = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
+    assert (email["verification"], email["verification_checks"]) == ("verified_absent", 1)
+    assert len(lookups(sandbox, "insider")) == 1
+
+
+def test_only_requests_taken_by_intake_are_published_and_expiry_is_no_change(checks_at_once, relay, sandbox):
+    api = event("insider", "api", {"request_id": "route-only", "identity": {"email": JANE["email"]}})
+    relay.vendors["insider"](api, FakeContext())
+    removed = {
+        "eventID": "1",
+        "eventName": "REMOVE",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": {"request_id": {"S": "route-only"}, "item": {"S": "REQUEST"}},
+            "SequenceNumber": "1",
+        },
+    }
+    modified = {**removed, "eventName": "MODIFY", "eventID": "2"}
+    assert relay.receipts({"Records": [removed, modified]}, FakeContext()) == {"batchItemFailures": []}
+    assert relay.status_events() == []
+    assert [i for i in relay.ledger_items() if i["item"] == "REQUEST"] == []  # none made by publishing

@@ -209,6 +209,18 @@ def test_the_deadline_is_the_regulations_period_or_the_callers_date(extra, deadl
             "must be an ISO-8601 date (2026-12-31) or time with a time zone",
         ),
         ({"due_by": "2025-12-31"}, "due_by", "is before requested_at"),
+        # Past any calendar's end once in UTC: refused, never an overflow.
+        (
+            {"due_by": "9999-12-31T23:00:00-05:00"},
+            "due_by",
+            "must be an ISO-8601 date (2026-12-31) or time with a time zone",
+        ),
+        (
+            {"requested_at": "9999-12-31T23:00:00-05:00"},
+            "requested_at",
+            "must be an ISO-8601 time with a time zone",
+        ),
+        ({"requested_at": "9999-12-20T00:00:00Z"}, "requested_at", "must be before 9000"),
     ],
 )
 def test_a_bad_regulation_or_due_by_is_named(extra, field, reason):

@@ -103,7 +103,7 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
                     (verification or "-", _verification_style(verification)),
                     f": {o['verification_reason']}" if o.get("verification_reason") else "",
                 ),
-                o.get("verified_at") or "-",
+                o.get("checked_at") or "-",
             )
     for pair in receipt.get("awaiting", []):
         identifier, id_hash = str(pair.get("identifier")), str(pair.get("id_hash"))[:ID_HASH_SHOWN]

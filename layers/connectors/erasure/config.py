@@ -49,6 +49,8 @@ class VerificationSettings:
     max_checks: int
 
 
+MAX_CHECK_WAIT_S = 7 * 24 * 3600  # the longest a verification check may wait for its time
+
 # A rotated credential is used within this many seconds, without a redeploy or a new container.
 SECRET_MAX_AGE_S = 300
 
@@ -91,12 +93,22 @@ def verification_settings(connector: Connector, env: Mapping[str, str]) -> Verif
     queue_url = env.get("VERIFY_QUEUE_URL", "").strip()
     if not queue_url:
         return None
-    return VerificationSettings(
+    after = f"{connector.name.upper()}_VERIFY_AFTER_S"
+    settings = VerificationSettings(
         queue_url=queue_url,
-        after_s=_number(env, f"{connector.name.upper()}_VERIFY_AFTER_S", connector.verify_after_s, int, True),
+        after_s=_number(env, after, connector.verify_after_s, int, allow_zero=True),
         backoff_s=_number(env, "VERIFY_BACKOFF_S", 900, int, allow_zero=True),
         max_checks=_number(env, "VERIFY_MAX_CHECKS", 3, int),
     )
+    # A check waits in its message, hidden 12 h a receive: past a week it would reach the
+    # queue's maxReceiveCount (20) before it is due.
+    if settings.after_s > MAX_CHECK_WAIT_S:
+        raise ConfigError(f"{after} must be at most {MAX_CHECK_WAIT_S} (a week)")
+    if settings.backoff_s * 2 ** max(0, settings.max_checks - 2) > MAX_CHECK_WAIT_S:
+        raise ConfigError(
+            f"VERIFY_BACKOFF_S, doubled for each of VERIFY_MAX_CHECKS, must stay within {MAX_CHECK_WAIT_S}"
+        )
+    return settings
 
 
 def invocation_rate(connector: Connector, operation: Call, env: Mapping[str, str] = os.environ) -> float:

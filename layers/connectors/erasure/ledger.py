@@ -23,7 +23,15 @@ from botocore.exceptions import ClientError
 from erasure.aws_clients import dynamodb_client
 from erasure.config import ledger_table_name, ledger_ttl_days, ledger_writers
 from erasure.observability import IdentifierHasher
-from erasure.outcomes import RETRYABLE, IdentifierResult, Outcome, PriorOutcome, Verdict, Verification
+from erasure.outcomes import (
+    RETRYABLE,
+    CheckFinding,
+    IdentifierResult,
+    Outcome,
+    PriorOutcome,
+    Verdict,
+    Verification,
+)
 from erasure.request import DeletionRequest, FieldError, Identifier, epoch_timestamp, utc_timestamp
 
 REQUEST_ITEM = "REQUEST"
@@ -255,12 +263,12 @@ class Ledger:
             "ExpressionAttributeValues": _item(values),
         }
 
-    def record_checks(self, findings: list[tuple[IdentifierResult, int, float | None]]) -> None:
-        """Write what checks found: (result whose verdict is a Verification, check number, when
-        the next check is due or None). Each check is written once: a redelivered one, or one
-        after a later check, is left out."""
+    def record_checks(self, findings: list[CheckFinding]) -> None:
+        """Write what checks found. Each check is written once: a redelivered one, or one after a
+        later check, is left out."""
         writes = []
-        for result, number, next_due_at in findings:
+        for finding in findings:
+            result, number, next_due_at = finding.result, finding.check, finding.next_due_at
             verdict = result.verdict
             values = {
                 ":verification": str(verdict.outcome),
@@ -282,7 +290,7 @@ class Ledger:
                         "Key": _item(key),
                         "UpdateExpression": (
                             "SET verification = :verification, verification_reason = :reason,"
-                            " verified_at = :now, verification_checks = :number,"
+                            " checked_at = :now, verification_checks = :number,"
                             " verification_due_at = :due_at, verification_evidence = :evidence"
                         ),
                         "ConditionExpression": "verification = :pending AND verification_checks < :number",
@@ -386,9 +394,10 @@ class Ledger:
 
     def status_change(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         """(the request's overall state, the state last published) when they differ, else None.
-        The state: status, verification, final, and due_by."""
+        The state: status, verification, final, and due_by. Only requests taken by intake (with a
+        REQUEST item) are published: a vendor route's own deletions have none."""
         found = self._receipt_and_request(request_id)
-        if not found:
+        if not found or not found[1]:
             return None
         receipt, request = found
         state = {key: receipt[key] for key in ("status", "verification", "final", "due_by")}
@@ -399,7 +408,9 @@ class Ledger:
         """Note `state` as published (a final request leaves the deadline index); False when
         another writer published a change since `previous` (it publishes its own)."""
         # Kept as its JSON text: a condition compares a string exactly, whatever map it was.
-        condition = "attribute_not_exists(published)" if previous is None else "published = :previous"
+        condition = "attribute_exists(request_id) AND " + (
+            "attribute_not_exists(published)" if previous is None else "published = :previous"
+        )
         values = {
             ":state": _state_text(state),
             **({} if previous is None else {":previous": _state_text(previous)}),
@@ -579,7 +590,7 @@ _VIEW_FIELDS = (
     "verification",
     "verification_reason",
     "verification_due_at",
-    "verified_at",
+    "checked_at",
     "verification_evidence",
 )
 

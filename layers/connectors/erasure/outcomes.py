@@ -46,10 +46,6 @@ class Verification(StrEnum):
     STILL_PRESENT = "still_present"  # found after the last check (the deletion was sent again)
     UNVERIFIABLE = "unverifiable"  # no lookup can tell, or its answer is ambiguous: the reason says
 
-    @property
-    def is_final(self) -> bool:
-        return self is not Verification.PENDING
-
 
 @dataclass(frozen=True)
 class Evidence:
@@ -143,6 +139,16 @@ def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) 
         "attempted_at": result.attempted_at,
         "verification": None if result.verification is None else str(result.verification),
     }
+
+
+@dataclass(frozen=True)
+class CheckFinding:
+    """What the n-th check found for one identifier (its verdict a Verification), and when the
+    next check is due (epoch seconds; None after the last)."""
+
+    result: IdentifierResult
+    check: int
+    next_due_at: float | None = None
 
 
 @dataclass(frozen=True)

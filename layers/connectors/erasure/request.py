@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 MAX_REQUEST_ID_LENGTH = 128
+LATEST_TIME = "9000-01-01T00:00:00.000Z"  # requests are of this world: a deadline after it still fits
 MAX_IDENTIFIER_LENGTH = 512
 MAX_CUSTOM_IDENTIFIERS = 20
 MAX_CUSTOM_NAME_LENGTH = 64
@@ -253,10 +254,14 @@ def _requested_at(body: dict, default: str | None, errors: list[FieldError]) -> 
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             raise ValueError
-    except ValueError:
+        requested_at = utc_timestamp(moment)
+    except (ValueError, OverflowError):  # a time zone can carry a date past any calendar's end
         errors.append(FieldError("requested_at", "must be an ISO-8601 time with a time zone"))
         return ""
-    return utc_timestamp(moment)
+    if requested_at > LATEST_TIME:  # its deadline must still be a date
+        errors.append(FieldError("requested_at", f"must be before {LATEST_TIME[:4]}"))
+        return ""
+    return requested_at
 
 
 def _regulation(body: dict, errors: list[FieldError]) -> Regulation | None:
@@ -276,19 +281,19 @@ def _due_by(body: dict, requested_at: str, errors: list[FieldError]) -> str | No
     value = body.get("due_by")
     if value is None:
         return None
-    moment = None
+    due_by = None
     if isinstance(value, str) and len(value) <= 64:
         try:
             if len(value) == 10:  # YYYY-MM-DD
                 moment = datetime.combine(datetime.fromisoformat(value).date(), time.max, UTC)
             else:
                 moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-    if moment is None or moment.tzinfo is None:
+            due_by = utc_timestamp(moment) if moment.tzinfo is not None else None
+        except (ValueError, OverflowError):
+            due_by = None
+    if due_by is None:
         errors.append(FieldError("due_by", "must be an ISO-8601 date (2026-12-31) or time with a time zone"))
         return None
-    due_by = utc_timestamp(moment)
     if requested_at and due_by < requested_at:
         errors.append(FieldError("due_by", "is before requested_at"))
         return None

@@ -28,14 +28,27 @@ from erasure.aws_clients import QueueVisibility
 from erasure.config import VerificationSettings
 from erasure.ledger import Ledger
 from erasure.observability import CORRELATION_ID, logger
-from erasure.outcomes import TO_VERIFY, IdentifierResult, PriorOutcome, Verification, outcome_view
+from erasure.outcomes import (
+    TO_VERIFY,
+    CheckFinding,
+    IdentifierResult,
+    Outcome,
+    PriorOutcome,
+    Verdict,
+    Verification,
+    outcome_view,
+)
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, FieldError, InvalidRequest, epoch_timestamp, parse
 from erasure.vendors.base import Connector
 
 CHECK_FIELD = "verify"  # a queue message with this field is a check, not a deletion
 MAX_SQS_DELAY_S = 900  # SendMessage's DelaySeconds
-MAX_HIDE_S = 12 * 3600 - 60  # ChangeMessageVisibility's most, less a margin for this receive
+# ChangeMessageVisibility's most (12 h from the receive), less the batching window and the
+# function's time that may have passed since.
+MAX_HIDE_S = 12 * 3600 - 600
+STILL_PRESENT_METRIC = "verification_still_present"
+NOT_RECORDED = "its deletion's outcome is not recorded yet"
 
 
 @dataclass(frozen=True)
@@ -153,20 +166,27 @@ class Verifier:
         connector, now = self.relay.connector, time.time()
         pairs = [(c.request.request_id, i) for c in checks for i in c.request.identifiers]
         prior = self.ledger.prior_outcomes(connector.name, pairs)
-        due = []  # a redelivered check, or one whose result was never recorded, looks up nothing
+        # A redelivered check looks up nothing; one that came before its deletion's outcome was
+        # written (the check is sent first) waits for it.
+        due, unrecorded = [], []
         for check in checks:
-            identifiers = [
-                i
-                for i in check.request.identifiers
-                if _is_due(prior.get((check.request.request_id, i)), check)
-            ]
-            due.append(replace(check, request=replace(check.request, identifiers=tuple(identifiers))))
+            priors = {i: prior.get((check.request.request_id, i)) for i in check.request.identifiers}
+            identifiers = tuple(i for i, p in priors.items() if _is_due(p, check))
+            due.append(replace(check, request=replace(check.request, identifiers=identifiers)))
+            waiting = Verdict(Outcome.TRANSIENT, NOT_RECORDED)
+            unrecorded.append(
+                [
+                    IdentifierResult(check.request.request_id, connector.name, i, waiting, None)
+                    for i, p in priors.items()
+                    if p is None or not p.verdict.outcome.is_final
+                ]
+            )
         looked_up = self.relay.look_up([c.request for c in due], remaining_ms)
-        findings: list[tuple[IdentifierResult, int, float | None]] = []
+        findings: list[CheckFinding] = []
         next_checks, retry = [], []
         found_last: dict[tuple, tuple[Check, IdentifierResult]] = {}  # once, if a check came twice
-        for check, results in zip(due, looked_up, strict=True):
-            retry.append([r for r in results if not isinstance(r.verdict.outcome, Verification)])
+        for check, results, waiting in zip(due, looked_up, unrecorded, strict=True):
+            retry.append([*waiting, *(r for r in results if not isinstance(r.verdict.outcome, Verification))])
             found = [r for r in results if r.verdict.outcome is Verification.STILL_PRESENT]
             following = (
                 next_check(self.settings, check, [r.identifier for r in found], now) if found else None
@@ -178,23 +198,26 @@ class Verifier:
                         f"checked again from {epoch_timestamp(following.due_at)}"
                     )
                     pending = replace(result.verdict, outcome=Verification.PENDING, reason=reason)
-                    findings.append((replace(result, verdict=pending), check.number, following.due_at))
-                elif result in found and (result.request_id, result.identifier) not in found_last:
-                    found_last[result.request_id, result.identifier] = (check, result)
+                    findings.append(
+                        CheckFinding(replace(result, verdict=pending), check.number, following.due_at)
+                    )
+                elif result in found:
+                    found_last.setdefault((result.request_id, result.identifier), (check, result))
                 elif isinstance(result.verdict.outcome, Verification):
-                    findings.append((result, check.number, None))
+                    findings.append(CheckFinding(result, check.number))
             if following:
                 next_checks.append(following)
         findings += self._delete_again(list(found_last.values()), remaining_ms)
         self._send(next_checks, now)
         self.ledger.record_checks(findings)
-        for result, number, _ in findings:
-            view = outcome_view(result, self.relay.hasher)
-            view["verification"] = view.pop("outcome")
-            logger.info("verification", extra={CORRELATION_ID: result.request_id, "check": number, **view})
+        for finding in findings:
+            view = outcome_view(finding.result, self.relay.hasher)
+            view["verification"] = view.pop("outcome")  # what a check finds is a verification
+            extra = {CORRELATION_ID: finding.result.request_id, "check": finding.check, **view}
+            logger.info("verification", extra=extra)
         return retry
 
-    def _delete_again(self, found_last, remaining_ms) -> list[tuple[IdentifierResult, int, float | None]]:
+    def _delete_again(self, found_last, remaining_ms) -> list[CheckFinding]:
         """The person is still there after the last check: the deletion goes once more, and the
         identifier is still_present for good, with an alarm (the `still_present` metric)."""
         if not found_last:
@@ -208,7 +231,7 @@ class Verifier:
                 f"{deletion.verdict.outcome} {deletion.verdict.reason}"
             ).strip()
             findings.append(
-                (replace(result, verdict=replace(result.verdict, reason=reason)), check.number, None)
+                CheckFinding(replace(result, verdict=replace(result.verdict, reason=reason)), check.number)
             )
         with single_metric(
             name=STILL_PRESENT_METRIC, unit=MetricUnit.Count, value=len(findings), default_dimensions={}
@@ -219,9 +242,6 @@ class Verifier:
     def _send(self, checks: list[Check], now: float) -> None:
         if checks:
             self.queue.send_delayed(self.settings.queue_url, [(c.message(), c.delay_s(now)) for c in checks])
-
-
-STILL_PRESENT_METRIC = "verification_still_present"
 
 
 def _is_due(prior: PriorOutcome | None, check: Check) -> bool:

@@ -69,7 +69,10 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
 
     def handle_stream(event: dict, context: Any) -> dict:
         records = [DynamoDBRecord(r) for r in event["Records"]]
-        request_ids = sorted({_request_id(r) for r in records} - {None})
+        # An item TTL removes (REMOVE) changes no state worth telling: the receipt is expiring.
+        request_ids = sorted(
+            {_request_id(r) for r in records if r.raw_event.get("eventName") != "REMOVE"} - {None}
+        )
         try:
             failed = publish_changes(request_ids)
         except Exception as error:  # the ledger or EventBridge unreachable: the batch comes again

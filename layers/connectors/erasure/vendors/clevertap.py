@@ -35,7 +35,10 @@ REGION_HOSTS = {
 _FIELD = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "guid"}
 # ... and what /1/profile.json looks each up by (objectId is the CleverTap id).
 _QUERY = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "objectId"}
-_NOT_FOUND = re.compile(r"not found|no (such )?(user|profile|record)|does not exist", re.IGNORECASE)
+# Only a text about the person: "Account not found" is not "User not found".
+_NOT_FOUND = re.compile(
+    r"\b(user|profile|record)s? (not found|does not exist)|no (such )?(user|profile|record)\b", re.IGNORECASE
+)
 
 
 def _credentials(settings: VendorSettings) -> dict[str, str]:

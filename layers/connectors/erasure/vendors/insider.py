@@ -55,7 +55,9 @@ def _request(
     return HttpRequest(method, f"{settings.base_url}{path}", headers, json_bytes(body))
 
 
-def _read(answer: HttpAnswer, success: Verdict, absent: Verdict, by_status=verdict_for_status) -> Verdict:
+def _read(
+    answer: HttpAnswer, success: Verdict, absent: Outcome | Verification, by_status=verdict_for_status
+) -> Verdict:
     """Every call's answers: `success` for the documented {} or empty body, `absent` (with the
     vendor's text) for the 404 "no such user", and nothing else."""
     body = answer.json()
@@ -65,16 +67,13 @@ def _read(answer: HttpAnswer, success: Verdict, absent: Verdict, by_status=verdi
         # An HTML page or an error envelope inside a 2xx is not proof (read as transient below).
         return success
     if answer.status == 404 and "no such user" in lowered:
-        return Verdict(absent.outcome, text, answer.status)
+        return Verdict(absent, text, answer.status)
     if answer.status == 400 and "partner is invalid" in lowered:
         return Verdict(Outcome.UNAUTHORIZED, text, answer.status)
     if answer.status == 403 and "limit" in lowered:
         return Verdict(Outcome.THROTTLED, text, answer.status, retry_after_seconds(answer.headers))
     # Other 400s (the sole identifier, no unifier) are refusals; any other 2xx proves nothing.
     return by_status(answer.status, text, answer.headers)
-
-
-ABSENT = Verdict(Outcome.ALREADY_ABSENT)
 
 
 class DeleteIdentity(Operation):
@@ -88,7 +87,8 @@ class DeleteIdentity(Operation):
         return _request("DELETE", "/api/user/v1/identity", targets, settings)
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
-        return [_read(answer, Verdict(Outcome.DELETED, "", answer.status), ABSENT)] * len(targets)
+        deleted = Verdict(Outcome.DELETED, "", answer.status)
+        return [_read(answer, deleted, Outcome.ALREADY_ABSENT)] * len(targets)
 
 
 class DeleteUser(Operation):
@@ -106,7 +106,7 @@ class DeleteUser(Operation):
         accepted = Verdict(
             Outcome.ACCEPTED, "Insider took the erasure; its answer {} says no more", answer.status
         )
-        return [_read(answer, accepted, ABSENT)] * len(targets)
+        return [_read(answer, accepted, Outcome.ALREADY_ABSENT)] * len(targets)
 
 
 class ProfileLookup(Lookup):
@@ -125,10 +125,9 @@ class ProfileLookup(Lookup):
         body = answer.json()
         if 200 <= answer.status < 300 and isinstance(body, dict) and body and not error_text(body):
             return [Verdict(Verification.STILL_PRESENT, "Insider still returns the profile", answer.status)]
-        absent = Verdict(Verification.VERIFIED_ABSENT)
         # An empty 2xx is no profile either way: not proof of absence, so tried again.
         unproven = Verdict(Outcome.TRANSIENT, "an empty answer to a profile read", answer.status)
-        return [_read(answer, unproven, absent, lookup_verdict_for_status)]
+        return [_read(answer, unproven, Verification.VERIFIED_ABSENT, lookup_verdict_for_status)]
 
 
 class Insider(Connector):
