@@ -334,3 +334,46 @@ def test_only_requests_taken_by_intake_are_published_and_expiry_is_no_change(che
     assert relay.receipts({"Records": [removed, modified]}, FakeContext()) == {"batchItemFailures": []}
     assert relay.status_events() == []
     assert [i for i in relay.ledger_items() if i["item"] == "REQUEST"] == []  # none made by publishing
+
+
+def test_a_re_send_after_the_last_check_that_is_throttled_is_sent_again(
+    checks_at_once, aws, sandbox, monkeypatch
+):
+    # Review defect 9: the re-send was fire-once; a throttled one ended the receipt all the same.
+    monkeypatch.setenv("VERIFY_MAX_CHECKS", "1")
+    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
+    relay = deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
+    sandbox.inject_fault("insider", "keep", count=1, route="delete")  # "{}", and she stays
+    relay.post(JANE_REQUEST)
+    relay.deliver("intake")
+    relay.deliver("insider")  # the deletion, kept
+    sandbox.inject_fault("insider", "status", status=429, count=1, route="delete")
+    assert len(relay.deliver("insider")["batchItemFailures"]) == 1  # found; the re-send throttled
+    insider = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
+    assert insider["verification"] == "pending"
+    relay.make_visible("insider")
+    assert relay.deliver("insider") == {"batchItemFailures": []}
+    insider = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
+    assert insider["verification"] == "still_present"
+    assert "the deletion was sent again: accepted" in insider["verification_reason"]
+    routes = [c["route"] for c in sandbox.calls("insider")]
+    assert routes == ["delete", "profile", "delete", "profile", "delete"]
+
+
+def test_the_watch_publishes_a_final_request_the_stream_missed_and_takes_it_off_the_deadline_index(
+    checks_at_once, relay, sandbox, capsys
+):
+    # Review defect 10: a stream batch out of retries left a final request counted as open.
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+    relay.post({**JANE_REQUEST, "requested_at": datetime.now(UTC).isoformat(), "due_by": soon})
+    drain(relay)  # final; its stream batch never published
+    capsys.readouterr()
+    relay.receipts({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
+    metrics = json_lines(capsys.readouterr().out)
+    near = [line["requests_near_deadline"] for line in metrics if "requests_near_deadline" in line]
+    assert near == [[0.0]]
+    (event,) = relay.status_events()
+    assert event["detail"]["final"] is True
+    assert "deadline_watch" not in next(i for i in relay.ledger_items() if i["item"] == "REQUEST")

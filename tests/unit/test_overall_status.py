@@ -40,6 +40,9 @@ def checked(*verifications):
         (checked("verified_absent", "still_present"), True, "still_present"),  # never success
         (items("refused", "skipped"), True, "not_applicable"),
         (checked("verified_absent"), False, "pending"),  # another outcome or check to come
+        # A vendor that refused may still hold the person: never "verified" (review defect 5).
+        (checked("verified_absent") + items("refused"), True, "partially_verified"),
+        (checked("verified_absent") + items("skipped"), True, "verified"),  # not served there
     ],
 )
 def test_overall_verification(outcomes, final, verification):

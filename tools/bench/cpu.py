@@ -13,7 +13,8 @@ from erasure.intake import Intake, Routing
 from erasure.ledger import Ledger
 from erasure.observability import IdentifierHasher
 from erasure.outcomes import IdentifierResult, Outcome, Verdict
-from erasure.relay import _read, _Redactor
+from erasure.redaction import Redactor
+from erasure.relay import _read
 from erasure.request import DeletionRequest, parse
 from erasure.vendors import CONNECTORS
 from erasure.vendors.base import Operation, Target
@@ -88,7 +89,7 @@ def _read_cost(connector, operation: Operation, answer: HttpAnswer, targets: lis
     """CPU of what the relay does with one answer: read it, then redact the reasons."""
 
     def read() -> None:
-        redact = _Redactor(targets)
+        redact = Redactor(targets)
         [redact(v) for v in _read(connector, operation, answer, targets)]
 
     return cpu_seconds(read, 20)

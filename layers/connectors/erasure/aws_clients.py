@@ -11,7 +11,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-SQS_BATCH = 10  # SendMessageBatch maximum
+SQS_BATCH = 10  # SendMessageBatch's most entries a call
+# SendMessageBatch's most payload a call, all bodies together: 256 KiB (a queue may allow 1 MiB
+# now, but not one made with the old default). Measured in UTF-8 bytes, as SQS measures it.
+SQS_BATCH_BYTES = 256 * 1024
 
 
 class FanOutFailed(RuntimeError):
@@ -49,10 +52,25 @@ def sqs_batch_sender(in_flight: int):
     return send_batch
 
 
+def sqs_batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The entries in order, in calls of at most SQS_BATCH entries and SQS_BATCH_BYTES of bodies."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for entry in entries:
+        length = len(entry["MessageBody"].encode())
+        if not batches or len(batches[-1]) == SQS_BATCH or size + length > SQS_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += length
+    return batches
+
+
 def _send_batches(client: Any, queue_url: str, entries: list[dict[str, Any]]) -> None:
-    """SendMessageBatch, 10 entries a call; FanOutFailed unless the queue accepts every one."""
-    for start in range(0, len(entries), SQS_BATCH):
-        chunk = [{"Id": str(n), **entry} for n, entry in enumerate(entries[start : start + SQS_BATCH])]
+    """SendMessageBatch in as few calls as sqs_batches allows; FanOutFailed unless the queue
+    accepts every entry."""
+    for batch in sqs_batches(entries):
+        chunk = [{"Id": str(n), **entry} for n, entry in enumerate(batch)]
         try:
             answer = client.send_message_batch(QueueUrl=queue_url, Entries=chunk)
         except (BotoCoreError, ClientError) as error:
@@ -60,6 +78,12 @@ def _send_batches(client: Any, queue_url: str, entries: list[dict[str, Any]]) ->
         if answer.get("Failed"):
             codes = sorted({f["Code"] for f in answer["Failed"]})
             raise FanOutFailed(f"{len(answer['Failed'])} message(s) not accepted: {codes}")
+
+
+# ChangeMessageVisibility's most: 12 h from the receive, less the batching window and the
+# function's time that may have passed since.
+MAX_HIDE_S = 12 * 3600 - 600
+MAX_SQS_DELAY_S = 900  # SendMessage's DelaySeconds
 
 
 class QueueVisibility:
@@ -77,8 +101,23 @@ class QueueVisibility:
         _send_batches(self._client(), queue_url, entries)
 
     def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        """Hide a received message for `seconds` (at most MAX_HIDE_S: SQS refuses more)."""
         self._client().change_message_visibility(
-            QueueUrl=self._queue_url(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+            QueueUrl=self._queue_url(queue_arn),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=min(MAX_HIDE_S, seconds),
+        )
+
+    def resend(self, queue_arn: str, body: str, attributes: dict[str, str], delay: int) -> None:
+        """Send `body` anew to the queue of `queue_arn`, with string attributes, `delay` seconds
+        (at most MAX_SQS_DELAY_S) before its first delivery."""
+        self._client().send_message(
+            QueueUrl=self._queue_url(queue_arn),
+            MessageBody=body,
+            DelaySeconds=max(0, min(MAX_SQS_DELAY_S, delay)),
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+            },
         )
 
     def _client(self) -> Any:

@@ -48,6 +48,17 @@ class Routing:
         return targets, skipped
 
 
+@dataclass(frozen=True)
+class NotSent:
+    """A request recorded, but not taken by every vendor queue: the same submission completes it."""
+
+    request_id: str
+    reason: str
+
+
+Submitted = dict[str, Any] | ConflictingRequest | NotSent
+
+
 class Intake:
     def __init__(self, routing: Routing, ledger: Ledger, send_batch: SendBatch):
         self.routing = routing
@@ -58,10 +69,13 @@ class Intake:
         (answer,) = self.submit_many([request])
         if isinstance(answer, ConflictingRequest):
             raise answer
+        if isinstance(answer, NotSent):
+            raise FanOutFailed(answer.reason, [answer.request_id])
         return answer
 
-    def submit_many(self, requests: list[DeletionRequest]) -> list[dict[str, Any] | ConflictingRequest]:
-        """The first answer for each request (or its conflict), once every target queue has it.
+    def submit_many(self, requests: list[DeletionRequest]) -> list[Submitted]:
+        """The first answer for each request, its conflict, or what was not sent, once every
+        target queue has it; each request gets its own, whatever happened to the others.
 
         A request_id given twice in one bulk is one request: opened and fanned out once, and both
         places answered alike (or the later one with a conflict, if it asks something else)."""
@@ -79,9 +93,32 @@ class Intake:
             for index, r in enumerate(requests)
         ]
 
-    def _submit_distinct(self, requests: list[DeletionRequest]) -> list[dict[str, Any] | ConflictingRequest]:
+    def _submit_distinct(self, requests: list[DeletionRequest]) -> list[Submitted]:
         stored = self.ledger.open_requests([self._entry(request) for request in requests])
+        sent, unsent = self._fan_out(requests, stored)
+        # Marked only once accepted: a resubmission then sends exactly what is missing.
+        self.ledger.mark_fanned_out(
+            [(requests[index].request_id, vendors) for index, vendors in sent.items()]
+        )
+        answers: list[Submitted] = []
+        for index, entry in enumerate(stored):
+            request_id = requests[index].request_id
+            if index in unsent:
+                answers.append(NotSent(request_id, "; ".join(sorted(unsent[index]))))
+                logger.warning("request not sent to every vendor", extra={CORRELATION_ID: request_id})
+                continue
+            logger.info(
+                "request accepted" if isinstance(entry, StoredRequest) else "request conflicts",
+                extra={CORRELATION_ID: request_id, "sent_to": sorted(sent.get(index, ()))},
+            )
+            answers.append(entry.answer if isinstance(entry, StoredRequest) else entry)
+        return answers
 
+    def _fan_out(
+        self, requests: list[DeletionRequest], stored: list[StoredRequest | ConflictingRequest]
+    ) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+        """Send each stored request to the vendor queues that do not have it yet: ({index: vendors
+        that took it}, {index: why a vendor did not})."""
         sends: list[tuple[str, list[int]]] = []  # (vendor, indexes of requests), one call each
         for vendor in CONNECTORS:
             indexes = [
@@ -105,27 +142,14 @@ class Intake:
         with ThreadPoolExecutor(max_workers=SENDERS) as pool:
             failed = list(pool.map(send, sends))
         sent: dict[int, set[str]] = {}
-        unsent: set[int] = set()
+        unsent: dict[int, set[str]] = {}
         for (vendor, indexes), failure in zip(sends, failed, strict=True):
             for index in indexes:
                 if failure:
-                    unsent.add(index)
+                    unsent.setdefault(index, set()).add(failure)
                 else:
                     sent.setdefault(index, set()).add(vendor)
-        # Marked only once accepted: a resubmission then sends exactly what is missing.
-        self.ledger.mark_fanned_out(
-            [(requests[index].request_id, vendors) for index, vendors in sent.items()]
-        )
-        failures = sorted({failure for failure in failed if failure})
-        if failures:
-            raise FanOutFailed("; ".join(failures), sorted(requests[i].request_id for i in unsent))
-
-        for index, entry in enumerate(stored):
-            logger.info(
-                "request accepted" if isinstance(entry, StoredRequest) else "request conflicts",
-                extra={CORRELATION_ID: requests[index].request_id, "sent_to": sorted(sent.get(index, ()))},
-            )
-        return [e.answer if isinstance(e, StoredRequest) else e for e in stored]
+        return sent, unsent
 
     def _entry(
         self, request: DeletionRequest
@@ -156,4 +180,4 @@ def vendor_message(request: DeletionRequest) -> str:
     """What a vendor queue receives: the request with its id and time fixed, without `vendors`."""
     message = request.to_message()
     message.pop("vendors", None)
-    return json.dumps(message)
+    return json.dumps(message, ensure_ascii=False)  # as UTF-8: \uXXXX would triple its size

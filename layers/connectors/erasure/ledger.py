@@ -5,7 +5,13 @@ One table, partition key `request_id`, sort key `item`:
 - `REQUEST`: the request (action, created time, vendors targeted and skipped, and per targeted
   vendor the identifiers it does not serve; the vendors whose queue has accepted it) or its
   rejection;
+- `CLAIM`: what a request_id asks for (a keyed hash of its content), when a vendor route or a
+  message sent straight to a vendor queue used it without intake: one id names one request,
+  whichever entry point saw it first;
 - `OUTCOME#<vendor>#<id_hash>`: one vendor's latest outcome for one identifier.
+
+All items of a request expire together, at its first item's `expires_at`; an item past it is
+treated as gone by every reader (TTL deletes it within days, not at once).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from erasure.outcomes import (
 from erasure.request import DeletionRequest, FieldError, Identifier, epoch_timestamp, utc_timestamp
 
 REQUEST_ITEM = "REQUEST"
+CLAIM_ITEM = "CLAIM"
+HEADS = (REQUEST_ITEM, CLAIM_ITEM)
 OUTCOME_PREFIX = "OUTCOME#"
 # The deadline index (template.yaml: OpenRequestsByDueBy): REQUEST items carry DEADLINE_WATCH =
 # OPEN and `due_by` until they are final (every outcome and every verification).
@@ -56,12 +64,47 @@ _PRIOR_FIELDS = (
     "attempts",
     "verification",
     "verification_checks",
+    "expires_at",
 )
 _from_dynamodb = TypeDeserializer().deserialize
 
 
 class ConflictingRequest(Exception):
     """A request_id already names a different request."""
+
+
+class OutcomeNotRecorded(RuntimeError):
+    """A final outcome was refused by the ledger while the stored one is not final: the record
+    must be retried, or a vendor-confirmed deletion would be lost."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """A request's first item (REQUEST or CLAIM), as a vendor function reads it: what the
+    request_id asks for and when all its items expire."""
+
+    content: str | None  # None: written before contents were kept; taken as the same request
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the ledger says of a batch of requests before they are sent: the ids that name a
+    different request (refused), each request's expiry, and the ids already claimed before this
+    batch (an earlier call may have sent them)."""
+
+    conflicting: frozenset[str]
+    expiries: Mapping[str, int]
+    seen_before: frozenset[str]
+
+
+def content_fingerprint(hasher: IdentifierHasher, request: DeletionRequest) -> str:
+    """What a request asks of the vendors, whatever entry point it came by: keyed, so that it
+    reveals no identifier; without its id, time and choice of vendors."""
+    message = request.to_message()
+    for key in ("request_id", "requested_at", "vendors"):
+        message.pop(key, None)
+    return hasher.digest(json.dumps(message, sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -113,26 +156,41 @@ class Ledger:
                 "vendors_skipped": answer["skipped"],
                 "identifiers_skipped": identifiers_skipped,
                 "fingerprint": fingerprint,
+                "content": content_fingerprint(self.hasher, request),
                 "regulation": None if request.regulation is None else str(request.regulation),
                 "due_by": request.deadline,
                 # In the deadline index (a sparse GSI) until the request is final.
                 DEADLINE_WATCH: OPEN,
                 "expires_at": self._expiry(),
             }
-            # A rejected submission may be corrected and sent again under the same request_id.
+            # A rejected submission may be corrected and sent again under the same request_id, and
+            # an expired one is gone.
             put = {
                 "TableName": self.name,
                 "Item": _item(item),
-                "ConditionExpression": "attribute_not_exists(request_id) OR #status = :rejected",
+                "ConditionExpression": "attribute_not_exists(request_id) OR #status = :rejected"
+                " OR expires_at < :now",
                 "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":rejected": {"S": "rejected"}},
+                "ExpressionAttributeValues": _item({":rejected": "rejected", ":now": int(time.time())}),
             }
-            writes.append({"Put": put})
+            # Atomically: no vendor route nor direct message used this id for something else.
+            writes.append((self._unclaimed_or_same(request.request_id, item["content"]), {"Put": put}))
         written = self._write_all(writes)
         return [
             StoredRequest(answer, frozenset()) if ok else self._stored(request.request_id, fingerprint)
             for ok, (request, answer, fingerprint, _) in zip(written, entries, strict=True)
         ]
+
+    def _unclaimed_or_same(self, request_id: str, content: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self.name,
+                "Key": _item({"request_id": request_id, "item": CLAIM_ITEM}),
+                "ConditionExpression": "attribute_not_exists(request_id) OR content = :content"
+                " OR expires_at < :now",
+                "ExpressionAttributeValues": _item({":content": content, ":now": int(time.time())}),
+            }
+        }
 
     def _stored(self, request_id: str, fingerprint: str) -> StoredRequest | ConflictingRequest:
         found = self.db.get_item(
@@ -140,8 +198,8 @@ class Ledger:
             Key=_item({"request_id": request_id, "item": REQUEST_ITEM}),
             ConsistentRead=True,
         )
-        stored = _plain(found["Item"])
-        if stored.get("fingerprint") != fingerprint:
+        stored = _plain(found.get("Item") or {})  # none: the CLAIM named something else
+        if not stored or stored.get("fingerprint") != fingerprint:
             return ConflictingRequest(request_id)
         answer = {
             "request_id": request_id,
@@ -189,15 +247,102 @@ class Ledger:
 
     # -- vendor functions -------------------------------------------------------------------------
 
-    def record(self, results: list[tuple[IdentifierResult, str]]) -> None:
-        """Write (outcome, attempt id) pairs, 100 a call. Idempotent: the same attempt is counted
-        once, and a final outcome is never replaced (a redelivered message cannot move it
-        backwards); a write those conditions refuse is left out, the others are made."""
-        self._write_all(
-            [{"Update": self._outcome_update(result, attempt_id)} for result, attempt_id in results]
+    def admit(self, requests: list[DeletionRequest]) -> Admission:
+        """Before a vendor function sends anything: each request_id must name this request (the
+        one intake recorded, or the one a vendor route or direct message claimed first); an id
+        nobody used yet is claimed now, atomically against intake's own record."""
+        contents = [content_fingerprint(self.hasher, r) for r in requests]
+        ids = {r.request_id for r in requests}
+        heads = self._heads(ids)
+        to_claim = {
+            r.request_id: content
+            for r, content in zip(requests, contents, strict=True)
+            if not heads.get(r.request_id)
+        }
+        seen_before = frozenset(i for i in ids if any(kind == CLAIM_ITEM for kind, _ in heads.get(i, ())))
+        if to_claim:
+            expiry = self._expiry()
+            claims = [self._claim(request_id, content, expiry) for request_id, content in to_claim.items()]
+            made = self._write_all(claims)
+            raced = {i for i, ok in zip(to_claim, made, strict=True) if not ok}
+            heads.update(self._heads(raced) if raced else {})  # claimed meanwhile: by whom, for what
+            for request_id, content in to_claim.items():
+                if request_id not in raced:
+                    heads[request_id] = [(CLAIM_ITEM, Head(content, expiry))]
+        conflicting, first_content = [], {}
+        for request, content in zip(requests, contents, strict=True):
+            stated = first_content.setdefault(request.request_id, content)
+            found = [head for _, head in heads.get(request.request_id, ())]
+            conflicting.append(stated != content or any(h.content not in (None, content) for h in found))
+        expiries = {i: min(h.expires_at for _, h in heads[i]) for i in ids if heads.get(i)}
+        return Admission(tuple(conflicting), expiries, seen_before)
+
+    def _heads(self, request_ids: set[str]) -> dict[str, list[tuple[str, Head]]]:
+        """The live first items (REQUEST, CLAIM) of these requests; a rejected REQUEST names none."""
+        keys = [{"request_id": i, "item": kind} for i in sorted(request_ids) for kind in HEADS]
+        now = int(time.time())
+        heads: dict[str, list[tuple[str, Head]]] = {}
+        for item in self._get_all(keys, ("request_id", "item", "content", "expires_at", "status")):
+            if int(item.get("expires_at", now)) >= now and item.get("status") != "rejected":
+                head = Head(item.get("content"), int(item.get("expires_at", now)))
+                heads.setdefault(item["request_id"], []).append((item["item"], head))
+        return heads
+
+    def _claim(self, request_id: str, content: str, expiry: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A CLAIM of the id for `content`, made only if intake has not recorded it otherwise."""
+        now = int(time.time())
+        claim = {
+            "request_id": request_id,
+            "item": CLAIM_ITEM,
+            "content": content,
+            "created_at": utc_timestamp(),
+            "expires_at": expiry,
+        }
+        return (
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": _item(claim),
+                    "ConditionExpression": "attribute_not_exists(request_id) OR expires_at < :now",
+                    "ExpressionAttributeValues": _item({":now": now}),
+                }
+            },
+            {
+                "ConditionCheck": {
+                    "TableName": self.name,
+                    "Key": _item({"request_id": request_id, "item": REQUEST_ITEM}),
+                    "ConditionExpression": "attribute_not_exists(request_id) OR attribute_not_exists(content)"
+                    " OR content = :content OR #status = :rejected OR expires_at < :now",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": _item(
+                        {":content": content, ":rejected": "rejected", ":now": now}
+                    ),
+                }
+            },
         )
 
-    def _outcome_update(self, result: IdentifierResult, attempt_id: str) -> dict[str, Any]:
+    def record(self, results: list[tuple[IdentifierResult, str]], expiries: Mapping[str, int]) -> None:
+        """Write (outcome, attempt id) pairs, 100 a call, each expiring with its request
+        (`expiries`). Idempotent: the same attempt is counted once, and a final outcome is never
+        replaced (a redelivered message cannot move it backwards). A final outcome refused while
+        the stored one is not final raises OutcomeNotRecorded: it must not be lost."""
+        made = self._write_all(
+            [{"Update": self._outcome_update(result, attempt_id, expiries)} for result, attempt_id in results]
+        )
+        refused = [
+            (result.request_id, result.identifier)
+            for (result, _), ok in zip(results, made, strict=True)
+            if not ok and result.verdict.outcome.is_final
+        ]
+        if refused:
+            vendor = results[0][0].vendor
+            stored = self.prior_outcomes(vendor, refused)
+            if any(pair not in stored or not stored[pair].verdict.outcome.is_final for pair in refused):
+                raise OutcomeNotRecorded(f"{len(refused)} final outcome(s) refused over ones not final")
+
+    def _outcome_update(
+        self, result: IdentifierResult, attempt_id: str, expiries: Mapping[str, int]
+    ) -> dict[str, Any]:
         verdict = result.verdict
         now = utc_timestamp()
         attempted = result.attempted_at is not None
@@ -222,7 +367,7 @@ class Ledger:
             ":http_status": verdict.http_status,
             ":retry_after": None if verdict.retry_after is None else str(verdict.retry_after),
             ":now": now,
-            ":expires_at": self._expiry(),
+            ":expires_at": expiries.get(result.request_id) or self._expiry(),
             ":attempt": {attempt_id},
             ":attempt_id": attempt_id,
             **_RETRYABLE_VALUES,
@@ -290,7 +435,7 @@ class Ledger:
                         "Key": _item(key),
                         "UpdateExpression": (
                             "SET verification = :verification, verification_reason = :reason,"
-                            " checked_at = :now, verification_checks = :number,"
+                            " checked_at = :now, updated_at = :now, verification_checks = :number,"
                             " verification_due_at = :due_at, verification_evidence = :evidence"
                         ),
                         "ConditionExpression": "verification = :pending AND verification_checks < :number",
@@ -300,27 +445,32 @@ class Ledger:
             )
         self._write_all(writes)
 
-    def _write_all(self, writes: list[dict[str, Any]]) -> list[bool]:
-        """Make the writes, 100 a TransactWriteItems call, calls in parallel; per write, whether
-        it was made (False: its condition refused it). A call cancelled by one write's condition
-        is made again without it; any other failure raises, and the caller's retry makes it.
-        DynamoDB takes one write of an item a transaction: a second write of the same item (a
-        message delivered twice in one batch) is made in a later round, in the order given."""
-        made = [False] * len(writes)
+    def _write_all(self, writes: list[dict[str, Any] | tuple[dict[str, Any], ...]]) -> list[bool]:
+        """Make the writes, 100 items a TransactWriteItems call, calls in parallel; per write,
+        whether it was made (False: its condition refused it). A write is one transaction item,
+        or a tuple of them made all or none. A call cancelled by one write's condition is made
+        again without it; any other failure raises, and the caller's retry makes it. DynamoDB
+        takes one write of an item a transaction: a second write of the same item (a message
+        delivered twice in one batch) is made in a later round, in the order given."""
+        groups = [write if isinstance(write, tuple) else (write,) for write in writes]
+        made = [False] * len(groups)
 
         def transact(indexes: list[int]) -> None:
             pending = list(indexes)
             for attempt in range(TRANSACTION_ATTEMPTS):
                 if not pending:
                     return
+                items = [(i, item) for i in pending for item in groups[i]]
                 try:
-                    self.db.transact_write_items(TransactItems=[writes[i] for i in pending])
+                    self.db.transact_write_items(TransactItems=[item for _, item in items])
                 except ClientError as error:
                     if error.response["Error"]["Code"] != "TransactionCanceledException":
                         raise
                     codes = [r.get("Code") for r in error.response.get("CancellationReasons") or []]
                     refused = {
-                        i for i, code in zip(pending, codes, strict=False) if code == "ConditionalCheckFailed"
+                        i
+                        for (i, _), code in zip(items, codes, strict=False)
+                        if code == "ConditionalCheckFailed"
                     }
                     if not refused and "TransactionConflict" not in codes:
                         raise
@@ -335,54 +485,73 @@ class Ledger:
 
         rounds: list[list[int]] = []
         times_seen: dict[tuple[str, str], int] = {}
-        for index, write in enumerate(writes):
-            (operation,) = write.values()
-            item = operation.get("Key") or operation["Item"]
-            key = (item["request_id"]["S"], item["item"]["S"])
-            seen = times_seen[key] = times_seen.get(key, -1) + 1
-            if seen == len(rounds):
+        for index, group in enumerate(groups):
+            keys = [_key_of(item) for item in group]
+            seen = max(times_seen.get(key, -1) + 1 for key in keys)
+            for key in keys:
+                times_seen[key] = seen
+            while len(rounds) <= seen:
                 rounds.append([])
             rounds[seen].append(index)
         for indexes in rounds:
-            calls = [indexes[n : n + TRANSACTION_MAX] for n in range(0, len(indexes), TRANSACTION_MAX)]
-            _in_parallel(transact, self.writers, calls)
+            calls, size = [[]], 0
+            for index in indexes:  # at most TRANSACTION_MAX items a call, a group never split
+                if size + len(groups[index]) > TRANSACTION_MAX:
+                    calls.append([])
+                    size = 0
+                calls[-1].append(index)
+                size += len(groups[index])
+            _in_parallel(transact, self.writers, [call for call in calls if call])
         return made
 
-    def prior_outcomes(
-        self, vendor: str, pairs: list[tuple[str, Identifier]]
-    ) -> dict[tuple[str, Identifier], PriorOutcome]:
-        """What this vendor's outcome items already say for (request_id, identifier) pairs: a
-        redelivered request must not send what is final, and must know what was tried before."""
-        keys = {
-            (request_id, outcome_item(vendor, self.hasher(identifier))): (request_id, identifier)
-            for request_id, identifier in pairs
-        }
-        found: dict[tuple[str, Identifier], PriorOutcome] = {}
-        pending = [_item({"request_id": r, "item": i}) for r, i in keys]
+    def _get_all(self, keys: list[dict[str, str]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The items of these keys that exist (consistent reads, 100 keys a call), with `fields`."""
+        found: list[dict[str, Any]] = []
+        pending = [_item(key) for key in keys]
+        attempt = 0
         while pending:
             chunk, pending = pending[:BATCH_GET_MAX], pending[BATCH_GET_MAX:]
             request = {
                 "Keys": chunk,
                 "ConsistentRead": True,
-                "ProjectionExpression": ", ".join(f"#f{n}" for n in range(len(_PRIOR_FIELDS))),
-                "ExpressionAttributeNames": {f"#f{n}": name for n, name in enumerate(_PRIOR_FIELDS)},
+                "ProjectionExpression": ", ".join(f"#f{n}" for n in range(len(fields))),
+                "ExpressionAttributeNames": {f"#f{n}": name for n, name in enumerate(fields)},
             }
             answer = self.db.batch_get_item(RequestItems={self.name: request})
-            for stored in answer.get("Responses", {}).get(self.name, []):
-                item = _plain(stored)
-                if item.get("outcome"):
-                    found[keys[(item["request_id"], item["item"])]] = PriorOutcome(
-                        Verdict(
-                            Outcome(item["outcome"]),
-                            item.get("reason") or "",
-                            None if item.get("last_http_status") is None else int(item["last_http_status"]),
-                        ),
-                        int(item.get("attempts", 0)),
-                        Verification(item["verification"]) if item.get("verification") else None,
-                        int(item.get("verification_checks", 0)),
-                    )
-            # DynamoDB may leave keys unprocessed under load: ask for them again.
-            pending += answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            found += [_plain(item) for item in answer.get("Responses", {}).get(self.name, [])]
+            # DynamoDB may leave keys unprocessed under load: ask again, backing off as it advises.
+            unprocessed = answer.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            if unprocessed:
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+                attempt += 1
+            pending += unprocessed
+        return found
+
+    def prior_outcomes(
+        self, vendor: str, pairs: list[tuple[str, Identifier]]
+    ) -> dict[tuple[str, Identifier], PriorOutcome]:
+        """What this vendor's outcome items already say for (request_id, identifier) pairs: a
+        redelivered request must not send what is final, and must know what was tried before.
+        An expired item says nothing: its request is gone."""
+        keys = {
+            (request_id, outcome_item(vendor, self.hasher(identifier))): (request_id, identifier)
+            for request_id, identifier in pairs
+        }
+        now = int(time.time())
+        found: dict[tuple[str, Identifier], PriorOutcome] = {}
+        items = self._get_all([{"request_id": r, "item": i} for r, i in keys], _PRIOR_FIELDS)
+        for item in items:
+            if item.get("outcome") and int(item.get("expires_at", now)) >= now:
+                found[keys[(item["request_id"], item["item"])]] = PriorOutcome(
+                    Verdict(
+                        Outcome(item["outcome"]),
+                        item.get("reason") or "",
+                        None if item.get("last_http_status") is None else int(item["last_http_status"]),
+                    ),
+                    int(item.get("attempts", 0)),
+                    Verification(item["verification"]) if item.get("verification") else None,
+                    int(item.get("verification_checks", 0)),
+                )
         return found
 
     # -- status -----------------------------------------------------------------------------------
@@ -460,7 +629,10 @@ class Ledger:
             if "LastEvaluatedKey" not in page:
                 break
             start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
-        if not items:
+        now = int(time.time())
+        items = [i for i in items if int(i.get("expires_at", now)) >= now]
+        # Outcomes without their request (expired, or never opened) are not a receipt.
+        if not any(i["item"] in HEADS for i in items):
             return None
         request = next((i for i in items if i["item"] == REQUEST_ITEM), {})
         # An item without an outcome yet (seen mid-write by a store that is not atomic per item,
@@ -547,10 +719,13 @@ def _state_text(state: dict[str, Any]) -> str:
 
 def overall_verification(outcomes: list[dict[str, Any]], final: bool) -> str:
     """What the vendors' read APIs showed of a request, over its identifiers: pending (a check or
-    an outcome to come), still_present (any), verified (all gone), unverifiable (no lookup could
-    tell any), partially_verified (some gone, the rest unverifiable), or not_applicable (nothing
-    to check: refused, skipped)."""
+    an outcome to come), still_present (any), verified (every identifier a vendor was asked to
+    erase was taken and found gone), unverifiable (no lookup could tell any), partially_verified
+    (some gone; the rest unverifiable, or refused by its vendor, which may still hold it), or
+    not_applicable (nothing to check: refused, skipped). Skipped identifiers are ones their
+    vendor does not serve: they are not counted."""
     states = {o["verification"] for o in outcomes if o.get("verification")}
+    refused = any(o["outcome"] == Outcome.REFUSED for o in outcomes)
     if not final:
         return "pending"
     if Verification.STILL_PRESENT in states:
@@ -558,7 +733,7 @@ def overall_verification(outcomes: list[dict[str, Any]], final: bool) -> str:
     if not states:
         return "not_applicable"
     if states == {Verification.VERIFIED_ABSENT}:
-        return "verified"
+        return "partially_verified" if refused else "verified"
     return "unverifiable" if states == {Verification.UNVERIFIABLE} else "partially_verified"
 
 
@@ -593,6 +768,12 @@ _VIEW_FIELDS = (
     "checked_at",
     "verification_evidence",
 )
+
+
+def _key_of(operation: dict[str, Any]) -> tuple[str, str]:
+    (write,) = operation.values()
+    item = write.get("Key") or write["Item"]
+    return item["request_id"]["S"], item["item"]["S"]
 
 
 def outcome_item(vendor: str, id_hash: str) -> str:

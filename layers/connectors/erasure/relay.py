@@ -8,8 +8,6 @@ verdict back to its request, the stop-on-throttle rule, and the call log line.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections import Counter
@@ -24,13 +22,11 @@ from erasure.http_client import HttpClient, TransportFailure
 from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import Evidence, IdentifierResult, Outcome, PriorOutcome, Verdict, Verification
 from erasure.pacing import RateGate
+from erasure.redaction import MAX_REASON_LENGTH, Redactor
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
 from erasure.vendors.base import Call, Connector, Target
 
-MAX_REASON_LENGTH = 300
 MAX_REQUEST_ID_LENGTH = 128
-_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
-WITHHELD_REASON = "the vendor's text quoted an identifier; withheld"
 OUT_OF_TIME = Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time")
 
 
@@ -54,12 +50,15 @@ class Relay:
         requests: list[DeletionRequest],
         remaining_ms: Callable[[], int] | None = None,
         prior: Mapping[tuple[str, Identifier], PriorOutcome] | None = None,
+        sent_before: frozenset[str] = frozenset(),
     ) -> list[list[IdentifierResult]]:
         """One list of per-identifier results for each request, in the order given.
 
         `prior` holds what the ledger already says for (request_id, identifier): a final outcome
         is answered as it stands and never sent again; an earlier attempt that got no final
-        answer is noted on an `already_absent` (that attempt may be what removed it)."""
+        answer is noted on an `already_absent` (that attempt may be what removed it), and so is
+        any of the requests in `sent_before` (redelivered: an earlier delivery may have sent it
+        and lost its answer, or the ledger write of its answer)."""
         connector, prior = self.connector, prior or {}
         results: list[list[IdentifierResult]] = [[] for _ in requests]
         # The same identifier asked for by several requests in one batch is sent once.
@@ -74,12 +73,18 @@ class Relay:
                 elif earlier and earlier.verdict.outcome.is_final:
                     results[index].append(
                         IdentifierResult(
-                            request.request_id, connector.name, identifier, earlier.verdict, None, True
+                            request.request_id,
+                            connector.name,
+                            identifier,
+                            earlier.verdict,
+                            None,
+                            settled=True,
+                            verification=earlier.verification,
                         )
                     )
                 else:
                     _ask(askers, connector.operation_for(request.action), index, Target(request, identifier))
-        return self._send_all(askers, results, remaining_ms, prior)
+        return self._send_all(askers, results, remaining_ms, prior, sent_before)
 
     def look_up(
         self, requests: list[DeletionRequest], remaining_ms: Callable[[], int] | None = None
@@ -91,9 +96,9 @@ class Relay:
         for index, request in enumerate(requests):
             for identifier in request.identifiers:
                 _ask(askers, self.connector.lookup, index, Target(request, identifier))
-        return self._send_all(askers, [[] for _ in requests], remaining_ms, {})
+        return self._send_all(askers, [[] for _ in requests], remaining_ms, {}, frozenset())
 
-    def _send_all(self, askers, results, remaining_ms, prior) -> list[list[IdentifierResult]]:
+    def _send_all(self, askers, results, remaining_ms, prior, sent_before) -> list[list[IdentifierResult]]:
         """Make the calls `askers` need, in as few calls as each call's maximum allows, and add
         each asker's result to `results`."""
         groups: dict[tuple, list[tuple]] = {}
@@ -111,8 +116,9 @@ class Relay:
             for (_, keys), answers in zip(calls, answered, strict=True):
                 for key, (verdict, attempted_at) in zip(keys, answers, strict=True):
                     for index, target in askers[key]:
-                        earlier = prior.get((target.request.request_id, target.identifier))
-                        answer = _after_unconfirmed(verdict, earlier)
+                        request_id = target.request.request_id
+                        earlier = prior.get((request_id, target.identifier))
+                        answer = _after_unconfirmed(verdict, earlier, request_id in sent_before)
                         results[index].append(
                             self._result(target.request, target.identifier, answer, attempted_at)
                         )
@@ -170,7 +176,7 @@ class _BatchSender:
                 duration_ms = failure.duration_ms
             else:
                 http_status, duration_ms = answer.status, answer.duration_ms
-                redact = _Redactor(targets)
+                redact = Redactor(targets)
                 evidence = Evidence(
                     answer.status,
                     redact.text(_vendor_request_id(answer.headers)),
@@ -230,15 +236,21 @@ class _BatchSender:
                 return
 
 
-def _after_unconfirmed(verdict: Verdict, earlier: PriorOutcome | None) -> Verdict:
-    """ "Not there" after an attempt whose answer never came (or was not a final one) may be that
-    attempt's own work: the receipt must say so rather than claim it was never there."""
-    if verdict.outcome is not Outcome.ALREADY_ABSENT or not earlier or earlier.attempts < 1:
+def _after_unconfirmed(verdict: Verdict, earlier: PriorOutcome | None, sent_before: bool) -> Verdict:
+    """ "Not there" after an attempt whose answer never came (or was not a final one, or was
+    never recorded) may be that attempt's own work: the receipt must say so rather than claim it
+    was never there."""
+    if verdict.outcome is not Outcome.ALREADY_ABSENT:
         return verdict
-    note = (
-        f"absent on retry; an earlier attempt ({earlier.verdict.outcome}: "
-        f"{earlier.verdict.reason or 'no reason given'}) may have deleted it"
-    )
+    if earlier and earlier.attempts >= 1:
+        note = (
+            f"absent on retry; an earlier attempt ({earlier.verdict.outcome}: "
+            f"{earlier.verdict.reason or 'no reason given'}) may have deleted it"
+        )
+    elif sent_before:
+        note = "absent on retry; an earlier delivery (its answer unrecorded) may have deleted it"
+    else:
+        return verdict
     reason = f"{note}. Vendor: {verdict.reason}" if verdict.reason else note
     return replace(verdict, reason=reason[:MAX_REASON_LENGTH])
 
@@ -270,50 +282,6 @@ def _read(connector: Connector, operation: Call, answer, targets: list[Target]) 
     return verdicts
 
 
-class _Redactor:
-    """Vendors may quote the identifier in an error; reasons are logged and stored, it may not be.
-    Built once per call: each distinct reason is redacted once, whatever the number of verdicts
-    that carry it (an all-error answer repeats one text for every id)."""
-
-    def __init__(self, targets: list[Target]):
-        forms = set()
-        self.skeletons: set[str] = set()
-        for target in targets:
-            value = target.identifier.value
-            # As sent, without the +, and as a JSON body would escape it (\u00eb, \/).
-            escaped = json.dumps(value)[1:-1]
-            forms |= {value, value.lstrip("+"), escaped, escaped.replace("/", "\\/")}
-            self.skeletons |= _skeletons(value)
-        self.forms = [(form.lower(), form) for form in sorted(forms, key=len, reverse=True) if form]
-        self.redacted: dict[str, str] = {}
-
-    def __call__(self, verdict: Verdict) -> Verdict:
-        return replace(verdict, reason=self.text(verdict.reason)) if verdict.reason else verdict
-
-    def text(self, text: str | None) -> str | None:
-        """A vendor's text as it may be kept: any identifier it quotes cut out."""
-        if not text:
-            return text
-        if text not in self.redacted:
-            self.redacted[text] = self._redact(text)
-        return self.redacted[text]
-
-    def _redact(self, reason: str) -> str:
-        lowered = reason.lower()
-        quoted = [form for lower, form in self.forms if lower in lowered]  # cheap test first
-        if quoted:  # longest first, so that an id inside a longer one is not cut out of it
-            alternatives = "|".join(re.escape(form) for form in quoted)
-            pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
-            reason = pattern.sub("<identifier>", reason)
-        # Quoting forms are endless (escaped twice, a language's repr, re-spaced): if what is left
-        # of any identifier once punctuation, escapes and spaces are ignored is still in the text,
-        # the vendor's text is withheld.
-        text = _skeleton(reason)
-        if any(piece in text for piece in self.skeletons):
-            reason = WITHHELD_REASON
-        return reason[:MAX_REASON_LENGTH]
-
-
 # Where vendors (or the gateways in front of them) put a request id an auditor can quote back.
 REQUEST_ID_HEADERS = (
     "x-request-id",
@@ -328,13 +296,3 @@ def _vendor_request_id(headers: Mapping[str, str]) -> str | None:
     lowered = {name.lower(): value for name, value in headers.items()}
     found = next((lowered[name] for name in REQUEST_ID_HEADERS if lowered.get(name)), None)
     return found[:MAX_REQUEST_ID_LENGTH] if found else None
-
-
-def _skeletons(value: str) -> set[str]:
-    """The identifier's letters and digits, as written and as a JSON escape writes them
-    (\\u00eb for ë); ignored under four characters, too short to say anything."""
-    return {s for s in (_skeleton(value), _skeleton(json.dumps(value))) if len(s) >= 4}
-
-
-def _skeleton(text: str) -> str:
-    return _NOT_ALPHANUMERIC.sub("", text.lower())

@@ -24,7 +24,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from erasure.aws_clients import QueueVisibility
+from erasure.aws_clients import MAX_SQS_DELAY_S, QueueVisibility
 from erasure.config import VerificationSettings
 from erasure.ledger import Ledger
 from erasure.observability import CORRELATION_ID, logger
@@ -43,10 +43,6 @@ from erasure.request import DeletionRequest, FieldError, InvalidRequest, epoch_t
 from erasure.vendors.base import Connector
 
 CHECK_FIELD = "verify"  # a queue message with this field is a check, not a deletion
-MAX_SQS_DELAY_S = 900  # SendMessage's DelaySeconds
-# ChangeMessageVisibility's most (12 h from the receive), less the batching window and the
-# function's time that may have passed since.
-MAX_HIDE_S = 12 * 3600 - 600
 STILL_PRESENT_METRIC = "verification_still_present"
 NOT_RECORDED = "its deletion's outcome is not recorded yet"
 
@@ -62,7 +58,8 @@ class Check:
 
     def message(self) -> str:
         return json.dumps(
-            {**self.request.to_message(), CHECK_FIELD: {"check": self.number, "due_at": self.due_at}}
+            {**self.request.to_message(), CHECK_FIELD: {"check": self.number, "due_at": self.due_at}},
+            ensure_ascii=False,
         )
 
     def delay_s(self, now: float) -> int:
@@ -184,8 +181,8 @@ class Verifier:
         looked_up = self.relay.look_up([c.request for c in due], remaining_ms)
         findings: list[CheckFinding] = []
         next_checks, retry = [], []
-        found_last: dict[tuple, tuple[Check, IdentifierResult]] = {}  # once, if a check came twice
-        for check, results, waiting in zip(due, looked_up, unrecorded, strict=True):
+        found_last: dict[tuple, tuple[int, Check, IdentifierResult]] = {}  # once, if a check came twice
+        for index, (check, results, waiting) in enumerate(zip(due, looked_up, unrecorded, strict=True)):
             retry.append([*waiting, *(r for r in results if not isinstance(r.verdict.outcome, Verification))])
             found = [r for r in results if r.verdict.outcome is Verification.STILL_PRESENT]
             following = (
@@ -202,12 +199,15 @@ class Verifier:
                         CheckFinding(replace(result, verdict=pending), check.number, following.due_at)
                     )
                 elif result in found:
-                    found_last.setdefault((result.request_id, result.identifier), (check, result))
+                    found_last.setdefault((result.request_id, result.identifier), (index, check, result))
                 elif isinstance(result.verdict.outcome, Verification):
                     findings.append(CheckFinding(result, check.number))
             if following:
                 next_checks.append(following)
-        findings += self._delete_again(list(found_last.values()), remaining_ms)
+        final, resend_again = self._delete_again(list(found_last.values()), remaining_ms)
+        findings += final
+        for index, result in resend_again:
+            retry[index].append(result)
         self._send(next_checks, now)
         self.ledger.record_checks(findings)
         for finding in findings:
@@ -217,15 +217,24 @@ class Verifier:
             logger.info("verification", extra=extra)
         return retry
 
-    def _delete_again(self, found_last, remaining_ms) -> list[CheckFinding]:
+    def _delete_again(
+        self, found_last: list[tuple[int, Check, IdentifierResult]], remaining_ms
+    ) -> tuple[list[CheckFinding], list[tuple[int, IdentifierResult]]]:
         """The person is still there after the last check: the deletion goes once more, and the
-        identifier is still_present for good, with an alarm (the `still_present` metric)."""
+        identifier is still_present for good, with an alarm (the `still_present` metric). A
+        re-send to retry (throttled, transient, out of time) is not final: it is returned with
+        its check's index, and the check comes again (nothing is written until it is sent)."""
         if not found_last:
-            return []
-        requests = [replace(check.request, identifiers=(result.identifier,)) for check, result in found_last]
+            return [], []
+        requests = [
+            replace(check.request, identifiers=(result.identifier,)) for _, check, result in found_last
+        ]
         again = self.relay.run(requests, remaining_ms)
-        findings = []
-        for (check, result), (deletion,) in zip(found_last, again, strict=True):
+        findings, to_retry = [], []
+        for (index, check, result), (deletion,) in zip(found_last, again, strict=True):
+            if not deletion.verdict.outcome.is_final:
+                to_retry.append((index, deletion))
+                continue
             reason = (
                 f"still present after {check.number} check(s); the deletion was sent again: "
                 f"{deletion.verdict.outcome} {deletion.verdict.reason}"
@@ -233,11 +242,12 @@ class Verifier:
             findings.append(
                 CheckFinding(replace(result, verdict=replace(result.verdict, reason=reason)), check.number)
             )
-        with single_metric(
-            name=STILL_PRESENT_METRIC, unit=MetricUnit.Count, value=len(findings), default_dimensions={}
-        ):
-            pass  # one figure over all vendors: the alarm watches it, whichever vendor keeps people
-        return findings
+        if findings:
+            with single_metric(
+                name=STILL_PRESENT_METRIC, unit=MetricUnit.Count, value=len(findings), default_dimensions={}
+            ):
+                pass  # one figure over all vendors: the alarm watches it, whichever vendor keeps people
+        return findings, to_retry
 
     def _send(self, checks: list[Check], now: float) -> None:
         if checks:

@@ -70,6 +70,31 @@ def not_yet_sent(error: FanOutFailed) -> Response:
     return json_response(503, body, {"Retry-After": str(DEFAULT_RETRY_AFTER_SECONDS)})
 
 
+def bulk_item(request_id: str, answer: Any) -> dict[str, Any]:
+    """One request of a bulk, answered: 202 with its first answer, 409, or 503 "resubmit"."""
+    from erasure.intake import NotSent  # the intake function's own path: status never loads it
+
+    if isinstance(answer, ConflictingRequest):
+        return {"status": 409, **conflict(str(answer))}
+    if isinstance(answer, NotSent):
+        return bulk_item_not_sent(request_id, f"recorded but not yet sent to every vendor ({answer.reason})")
+    return {"status": 202, **answer}
+
+
+def bulk_item_not_sent(request_id: str, why: str) -> dict[str, Any]:
+    return {"status": 503, "request_id": request_id, "message": f"{why}: resubmit it with this request_id"}
+
+
+def bulk_response(answers: list[dict[str, Any]]) -> Response:
+    """202 when every request was accepted, else 207 with each one's own status (and Retry-After
+    when any may be resubmitted)."""
+    if all(a["status"] == 202 for a in answers):
+        return json_response(202, {"results": answers})
+    retry = any(a["status"] == 503 for a in answers)
+    headers = {"Retry-After": str(DEFAULT_RETRY_AFTER_SECONDS)} if retry else {}
+    return json_response(207, {"results": answers}, headers)
+
+
 def no_such_request(*_: Any) -> Response:
     return json_response(404, NO_SUCH_REQUEST)
 

@@ -16,10 +16,11 @@ from erasure.aws_clients import sqs_batch_sender
 from erasure.config import load_hash_key, queue_urls
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import delivery_id, entry_point, read_request
-from erasure.intake import SENDERS, Intake, Routing
+from erasure.intake import SENDERS, Intake, NotSent, Routing, Submitted
 from erasure.ledger import ConflictingRequest, Ledger
 from erasure.observability import IdentifierHasher, correlated, logger, metrics
 from erasure.request import (
+    DeletionRequest,
     FieldError,
     InvalidRequest,
     json_document,
@@ -35,7 +36,7 @@ BULK_CHUNK = 100  # the requests of a bulk recorded and fanned out together (one
 # only if twice the slowest chunk so far still fits. A chunk of 100 takes well under a second on
 # DynamoDB; the margin is for one that is suddenly much slower than the others.
 BULK_ANSWER_WITHIN_S = 20.0
-NOT_BEGUN = "not begun within the time API Gateway allows a call: resubmit it"
+NOT_BEGUN = "not begun within the time API Gateway allows a call"
 KNOWN_VENDORS = frozenset(CONNECTORS)
 
 
@@ -89,16 +90,22 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
             chunk_started = time.monotonic()
             if chunk_started - started + 2 * slowest_chunk > BULK_ANSWER_WITHIN_S:
                 for index, request in chunk:
-                    answers[index].update(status=503, request_id=request.request_id, message=NOT_BEGUN)
+                    answers[index].update(http_answers.bulk_item_not_sent(request.request_id, NOT_BEGUN))
                 continue
-            for (index, _), answer in zip(chunk, intake.submit_many([r for _, r in chunk]), strict=True):
-                if isinstance(answer, ConflictingRequest):
-                    answers[index].update(status=409, **http_answers.conflict(str(answer)))
-                else:
-                    answers[index].update(status=202, **answer)
+            for (index, request), answer in zip(chunk, submit_chunk([r for _, r in chunk]), strict=True):
+                answers[index].update(http_answers.bulk_item(request.request_id, answer))
             slowest_chunk = max(slowest_chunk, time.monotonic() - chunk_started)
-        accepted = all(a["status"] == 202 for a in answers)
-        return http_answers.json_response(202 if accepted else 207, {"results": answers})
+        return http_answers.bulk_response(answers)
+
+    def submit_chunk(requests: list[DeletionRequest]) -> list[Submitted]:
+        """Each request's answer; a chunk that fails as a whole (the ledger unreachable, say)
+        answers each of its requests "not sent, resubmit", and the bulk goes on."""
+        try:
+            return intake.submit_many(requests)
+        except Exception as error:
+            request_ids = [r.request_id for r in requests]
+            logger.exception("bulk chunk not submitted", extra={"request_ids": request_ids})
+            return [NotSent(r.request_id, f"not recorded ({type(error).__name__})") for r in requests]
 
     def record_handler(record: SQSRecord) -> None:
         try:

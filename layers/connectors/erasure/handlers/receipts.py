@@ -6,14 +6,19 @@ statutory deadlines.
   last published, an event goes to EventBridge (source STATUS_EVENT_SOURCE, detail-type
   STATUS_EVENT_TYPE) and the state is noted. At least once: a publication whose note fails is
   published again. A final request leaves the deadline index.
-- Hourly (an EventBridge schedule): the requests not final whose `due_by` falls within
-  DEADLINE_MARGIN_DAYS are counted in the metric NEAR_DEADLINE_METRIC, which an alarm watches.
+- Hourly (an EventBridge schedule): every request still in the deadline index is read again,
+  most urgent first: a change the stream did not publish (a stream batch that ran out of
+  retries sends only metadata to ReceiptsDeadLetterQueue) is published now, and a request found
+  final leaves the index. Those still not final whose `due_by` falls within DEADLINE_MARGIN_DAYS
+  are counted in the metric NEAR_DEADLINE_METRIC, which an alarm watches. So the redrive of a
+  failed stream batch is this hour's watch: nothing needs replaying from the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from erasure.aws_clients import eventbridge_client
 from erasure.config import deadline_margin_days
+from erasure.handlers.events import is_record_batch
 from erasure.ledger import Ledger
 from erasure.observability import CORRELATION_ID, logger, metrics
 from erasure.request import utc_timestamp
@@ -32,6 +38,7 @@ STATUS_EVENT_SOURCE = "erasure-relay"
 STATUS_EVENT_TYPE = "Erasure request status changed"
 NEAR_DEADLINE_METRIC = "requests_near_deadline"
 PUT_EVENTS_MAX = 10  # PutEvents' most entries a call
+WATCH_BUDGET_S = 60.0  # without a Lambda context (the function's timeout, template.yaml)
 
 
 class NotPublished(Exception):
@@ -44,14 +51,16 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
     margin = timedelta(days=deadline_margin_days(env))
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
-    def publish_changes(request_ids: list[str]) -> set[str]:
-        """Publish each request's change, if any; the request_ids whose change is not published."""
+    def publish_changes(request_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Publish each request's change, if any: (the request_ids whose change is not published,
+        those published final, which leave the deadline index)."""
         changes = []
         for request_id in request_ids:
             change = ledger.status_change(request_id)
             if change:
                 changes.append((request_id, *change))
         failed: set[str] = set()
+        final: set[str] = set()
         for start in range(0, len(changes), PUT_EVENTS_MAX):
             chunk = changes[start : start + PUT_EVENTS_MAX]
             answer = events.put_events(Entries=[_status_event(*change) for change in chunk])
@@ -60,12 +69,13 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
                     failed.add(request_id)
                     continue
                 # Noted after it is published: a change is published at least once, never lost.
-                ledger.mark_published(request_id, state, previous)
+                if ledger.mark_published(request_id, state, previous) and state["final"]:
+                    final.add(request_id)
                 logger.info(
                     "status published",
                     extra={CORRELATION_ID: request_id, "status": state["status"], "final": state["final"]},
                 )
-        return failed
+        return failed, final
 
     def handle_stream(event: dict, context: Any) -> dict:
         records = [DynamoDBRecord(r) for r in event["Records"]]
@@ -74,7 +84,7 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
             {_request_id(r) for r in records if r.raw_event.get("eventName") != "REMOVE"} - {None}
         )
         try:
-            failed = publish_changes(request_ids)
+            failed, _ = publish_changes(request_ids)
         except Exception as error:  # the ledger or EventBridge unreachable: the batch comes again
             logger.exception("status changes not published", extra={"request_ids": request_ids})
             failed = set(request_ids)
@@ -88,14 +98,33 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
 
         return process_partial_response(event, record_handler, processor, context)
 
-    def watch_deadlines() -> None:
+    def watch_deadlines(context: Any) -> None:
+        """Re-read every open request, most urgent first, within the invocation's time: a change
+        the stream never published (its batch ran out of retries) is published now, and a request
+        found final leaves the deadline index, so the alarm counts only what is really open."""
         now = datetime.now(UTC)
-        due = ledger.open_due_by(utc_timestamp(now + margin))
-        overdue = [request_id for request_id, due_by in due if due_by < utc_timestamp(now)]
+        open_requests = ledger.open_due_by(utc_timestamp(datetime.max.replace(tzinfo=UTC)))
+        deadline = time.monotonic() + _watch_budget_s(context)
+        reread, closed = 0, set()
+        for start in range(0, len(open_requests), PUT_EVENTS_MAX):
+            if time.monotonic() > deadline:
+                break
+            chunk = [request_id for request_id, _ in open_requests[start : start + PUT_EVENTS_MAX]]
+            try:
+                _, final = publish_changes(chunk)
+            except Exception:  # EventBridge or the ledger unreachable: the next hour tries again
+                logger.exception("open requests not re-read", extra={"request_ids": chunk})
+                break
+            reread += len(chunk)
+            closed |= final
+        still_open = [(r, _instant(due_by)) for r, due_by in open_requests if r not in closed]
+        due = [(r, due_by) for r, due_by in still_open if due_by <= now + margin]
+        overdue = [request_id for request_id, due_by in due if due_by < now]
         # By service alone, as DeadlineAlarm watches it.
         for name, count in ((NEAR_DEADLINE_METRIC, len(due)), ("requests_overdue", len(overdue))):
             with single_metric(name=name, unit=MetricUnit.Count, value=count, default_dimensions={}):
                 pass
+        logger.info("open requests re-read", extra={"open": len(open_requests), "reread": reread})
         if due:
             logger.warning(
                 "requests not final near their deadline",
@@ -105,10 +134,10 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: Any, context: Any) -> dict | None:
-        if isinstance(event, dict) and isinstance(event.get("Records"), list) and event["Records"]:
+        if is_record_batch(event, "eventID"):
             return handle_stream(event, context)
         if isinstance(event, dict) and event.get("source") == "aws.events":
-            watch_deadlines()
+            watch_deadlines(context)
             return None
         logger.warning("invocation is neither a DynamoDB stream batch nor a schedule")
         return None
@@ -117,9 +146,22 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
 
 
 def _request_id(record: DynamoDBRecord) -> str | None:
-    keys = record.dynamodb.keys if record.dynamodb else None
-    value = (keys or {}).get("request_id")
+    """The request a stream record is about, read without trusting its shape."""
+    change = record.raw_event.get("dynamodb")
+    keys = change.get("Keys") if isinstance(change, dict) else None
+    key = keys.get("request_id") if isinstance(keys, dict) else None
+    value = key.get("S") if isinstance(key, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _watch_budget_s(context: Any) -> float:
+    """The time the watch may spend re-reading: its invocation's, less a margin to report."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return max(1.0, (remaining() / 1000 if remaining else WATCH_BUDGET_S) - 10)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _status_event(request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:

@@ -12,14 +12,18 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from erasure.aws_clients import QueueVisibility
+from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
+from erasure.handlers.events import is_record_batch
 from erasure.handlers.http_answers import not_an_api_event
 from erasure.observability import logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome
 from erasure.request import DeletionRequest, is_request_id, json_document, parse, utc_timestamp
 
-# Set by tools.redrive: the id a message had before it went to a dead-letter queue.
+# Set by tools.redrive, and on a message sent anew: the id a message had first.
 ORIGINAL_MESSAGE_ID = "original_message_id"
+REQUEUES = "requeues"  # how many times a message was sent anew to outlast maxReceiveCount
+REQUEUE_AFTER_RECEIVES = 10  # of the queues' maxReceiveCount of 20 (template.yaml)
+MAX_REQUEUES = 30
 # Transient failures back off from 30 s, doubling per receive, up to 15 min; with the queues'
 # maxReceiveCount of 20 that rides out about 3.5 hours of vendor outage before the DLQ.
 TRANSIENT_BACKOFF_SECONDS = 30
@@ -37,7 +41,7 @@ def entry_point(
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: Any, context: Any) -> dict:
-        if isinstance(event, dict) and isinstance(event.get("Records"), list) and event["Records"]:
+        if is_record_batch(event, "messageId"):
             return on_records(event, context)
         if isinstance(event, dict) and isinstance(event.get("httpMethod"), str):
             return app.resolve(event, context)
@@ -62,9 +66,7 @@ def delivery_id(record: SQSRecord) -> str:
     """The id of a queue message, kept across a redrive from its dead-letter queue: it stands in
     for a missing request_id, which must not change when the message comes back. An attribute
     that is not a valid request_id is ignored (it could never be one)."""
-    attributes = record.get("messageAttributes")
-    original = attributes.get(ORIGINAL_MESSAGE_ID) if isinstance(attributes, dict) else None
-    value = original.get("stringValue") if isinstance(original, dict) else None
+    value = _attribute(record, ORIGINAL_MESSAGE_ID)
     return value if is_request_id(value) else record.message_id
 
 
@@ -88,22 +90,43 @@ def _sent_at(record: SQSRecord) -> str | None:
 
 class RetryScheduler:
     """Makes SQS redeliver a failed record when the vendor said it may be tried again, instead of
-    after the queue's full visibility timeout: the wait is honoured without sleeping in a worker."""
+    after the queue's full visibility timeout: the wait is honoured without sleeping in a worker.
+
+    Each receive counts towards the queue's maxReceiveCount (then the dead-letter queue). A
+    record that waits for a reason of its own time (a throttle's wait, a check not yet due) and
+    has been received REQUEUE_AFTER_RECEIVES times is sent anew instead (its count starts again),
+    at most MAX_REQUEUES times; transient failures keep counting, so an outage reaches the DLQ."""
 
     def __init__(self, visibility: QueueVisibility | None = None) -> None:
         self._visibility = visibility or QueueVisibility()
 
-    def delay(self, record: SQSRecord, retry: list[IdentifierResult]) -> None:
+    def retry(self, record: SQSRecord, retry: list[IdentifierResult], message: str) -> bool:
+        """Schedule a record's retry; True when it was sent anew (acknowledge it), False when it
+        is hidden until due (report it failed)."""
         seconds = self.wait_seconds(retry, receive_count(record))
-        if seconds is not None:
-            self.hide(record, seconds)
+        if seconds is None:
+            return False
+        throttled = all(r.verdict.outcome is Outcome.THROTTLED for r in retry)
+        return self.postpone(record, seconds, message if throttled else None)
 
-    def hide(self, record: SQSRecord, seconds: int) -> None:
-        """Redeliver the record `seconds` from now (it must then be reported as failed)."""
+    def postpone(self, record: SQSRecord, seconds: int, message: str | None) -> bool:
+        """Redeliver the record `seconds` from now: hidden (False: report it failed), or, once it
+        has been received often and `message` (its request as it travels) is given, sent anew
+        (True: acknowledge it)."""
+        requeues = _attribute(record, REQUEUES)
+        count = int(requeues) if requeues and requeues.isdigit() else 0
+        if message and receive_count(record) >= REQUEUE_AFTER_RECEIVES and count < MAX_REQUEUES:
+            attributes = {ORIGINAL_MESSAGE_ID: delivery_id(record), REQUEUES: str(count + 1)}
+            try:
+                self._visibility.resend(record.event_source_arn, message, attributes, seconds)
+                return True
+            except Exception as error:  # hidden instead: it still counts, but nothing is lost
+                logger.warning("could not send the record anew", extra={"error": type(error).__name__})
         try:
             self._visibility.delay(record.event_source_arn, record.receipt_handle, seconds)
         except Exception as error:  # the queue's own visibility timeout still applies
             logger.warning("could not schedule the retry", extra={"error": type(error).__name__})
+        return False
 
     @staticmethod
     def wait_seconds(retry: list[IdentifierResult], receive_count: int) -> int | None:
@@ -114,5 +137,18 @@ class RetryScheduler:
             return None
         waits = [r.verdict.retry_after for r in retry if r.verdict.retry_after is not None]
         if waits:
-            return math.ceil(max(MIN_THROTTLE_WAIT_SECONDS, *waits))  # waits are capped at 12 h
+            return min(MAX_HIDE_S, math.ceil(max(MIN_THROTTLE_WAIT_SECONDS, *waits)))
         return min(MAX_BACKOFF_SECONDS, TRANSIENT_BACKOFF_SECONDS * 2 ** min(receive_count - 1, 10))
+
+
+def was_delivered_before(record: SQSRecord) -> bool:
+    """Whether an earlier delivery of this message (or of the one it was redriven or sent anew
+    from) may have sent its request."""
+    return receive_count(record) > 1 or _attribute(record, ORIGINAL_MESSAGE_ID) is not None
+
+
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    attributes = record.get("messageAttributes")
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    text = value.get("stringValue") if isinstance(value, dict) else None
+    return text if isinstance(text, str) else None

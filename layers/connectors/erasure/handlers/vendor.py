@@ -5,8 +5,9 @@ as allowed), then Powertools' batch processor reports the records that must be r
 queue carries this vendor's verification checks (erasure.verification): those due are made
 together, those not yet due are hidden until they are.
 API: one request, run synchronously, answered with its per-identifier outcomes.
-Either way, what the ledger already holds as final for a request is answered, never sent again,
-and a new success is scheduled for verification.
+Either way, a request_id must name one request whichever entry point used it first (else 409,
+or a rejected record); what the ledger already holds as final for a request is answered, never
+sent again; and a new success is scheduled for verification.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -23,75 +24,117 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from erasure.aws_clients import QueueVisibility
+from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
 from erasure.config import load_hash_key, load_vendor_settings, vendor_credentials
 from erasure.handlers import http_answers
-from erasure.handlers.sqs import RetryScheduler, entry_point, receive_count, request_defaults
-from erasure.ledger import Ledger
+from erasure.handlers.sqs import (
+    RetryScheduler,
+    entry_point,
+    receive_count,
+    request_defaults,
+    was_delivered_before,
+)
+from erasure.ledger import Admission, ConflictingRequest, Ledger
 from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, InvalidRequest, json_document, parse
 from erasure.vendors import CONNECTORS
-from erasure.verification import CHECK_FIELD, MAX_HIDE_S, Check, Verifier, read_check
+from erasure.verification import CHECK_FIELD, Check, Verifier, read_check
+
+# API Gateway answers 504 at 29 s, whatever the function's own timeout: the route's calls must
+# be answered (and written) before then.
+API_GATEWAY_TIMEOUT_MS = 29_000
+CONFLICT = "request_id reused for a different request"
 
 
 class RetryLater(Exception):
     """Raised for a record whose identifiers must be tried again (reported to SQS)."""
 
 
-def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
-    """Build the Lambda handler of one vendor function; runs once per cold start."""
-    connector = CONNECTORS[vendor]
-    hasher = IdentifierHasher(load_hash_key(env))
-    relay = Relay(connector, load_vendor_settings(connector, env), hasher)
-    # Without a ledger (a function used on its own) outcomes are only logged and answered.
-    ledger = Ledger.from_env(env, hasher) if env.get("LEDGER_TABLE") else None
-    queue = QueueVisibility()
-    verifier = Verifier(relay, ledger, queue)
+@dataclass(frozen=True)
+class Relayed:
+    """What one run did: per request, its results (None: refused as a conflict)."""
 
-    def run(requests: list[DeletionRequest], remaining_ms) -> list[list[IdentifierResult]]:
+    results: list[list[IdentifierResult] | None]
+    admission: Admission | None
+
+
+class VendorFunction:
+    """One vendor's relay with its ledger: the steps both entry points share."""
+
+    def __init__(self, vendor: str, env: Mapping[str, str]):
+        self.env = env
+        self.connector = CONNECTORS[vendor]
+        self.hasher = IdentifierHasher(load_hash_key(env))
+        self.relay = Relay(self.connector, load_vendor_settings(self.connector, env), self.hasher)
+        # Without a ledger (a function used on its own) outcomes are only logged and answered.
+        self.ledger = Ledger.from_env(env, self.hasher) if env.get("LEDGER_TABLE") else None
+        self.queue = QueueVisibility()
+        self.verifier = Verifier(self.relay, self.ledger, self.queue)
+        self.scheduler = RetryScheduler(self.queue)
+
+    def run(
+        self, requests: list[DeletionRequest], remaining_ms, delivered_before: frozenset[str] = frozenset()
+    ) -> Relayed:
+        """Admit the requests (one id, one request), then relay those admitted."""
+        admission = self.ledger.admit(requests) if self.ledger and requests else None
+        admitted = [r for n, r in enumerate(requests) if not admission or not admission.conflicting[n]]
         served = [
             (r.request_id, i)
-            for r in requests
+            for r in admitted
             for i in r.identifiers
-            if not connector.skip_reason(r.action, i)
+            if not self.connector.skip_reason(r.action, i)
         ]
-        prior = ledger.prior_outcomes(vendor, served) if ledger and served else {}
+        prior = self.ledger.prior_outcomes(self.connector.name, served) if self.ledger and served else {}
         # Rotated credentials take effect within SECRET_MAX_AGE_S (the secret is cached that long).
-        relay.settings = replace(relay.settings, credentials=vendor_credentials(connector, env))
-        return relay.run(requests, remaining_ms, prior)
+        credentials = vendor_credentials(self.connector, self.env)
+        self.relay.settings = replace(self.relay.settings, credentials=credentials)
+        sent_before = delivered_before | (admission.seen_before if admission else frozenset())
+        results = iter(self.relay.run(admitted, remaining_ms, prior, sent_before))
+        return Relayed(
+            [None if admission and admission.conflicting[n] else next(results) for n in range(len(requests))],
+            admission,
+        )
 
-    def record_results(
+    def record(
+        self,
         requests: list[DeletionRequest],
-        results: list[list[IdentifierResult]],
+        relayed: Relayed,
         attempt_ids: list[str],
         write_skipped: bool,
     ) -> list[list[IdentifierResult]]:
         """Schedule the verification of new successes, log every outcome and write to the ledger,
         in one batch, those not already final there; a queue message's skipped identifiers are on
         its request's item already. The results, with their verification."""
+        taken = [
+            (r, res, a)
+            for r, res, a in zip(requests, relayed.results, attempt_ids, strict=True)
+            if res is not None
+        ]
+        marked = self.verifier.schedule([r for r, _, _ in taken], [res for _, res, _ in taken])
         writes = []
-        marked = verifier.schedule(requests, results)
-        for request_results, attempt_id in zip(marked, attempt_ids, strict=True):
+        for request_results, (_, _, attempt_id) in zip(marked, taken, strict=True):
             for result in request_results:
                 logger.info(
                     "identifier outcome",
                     extra={
                         CORRELATION_ID: result.request_id,
                         "settled": result.settled,
-                        **outcome_view(result, hasher),
+                        **outcome_view(result, self.hasher),
                     },
                 )
                 if not result.settled and (write_skipped or result.verdict.outcome is not Outcome.SKIPPED):
                     writes.append((result, attempt_id))
-        if ledger and writes:
-            ledger.record(writes)
+        if self.ledger and writes:
+            self.ledger.record(writes, relayed.admission.expiries if relayed.admission else {})
         return marked
 
+
+def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
+    """Build the Lambda handler of one vendor function; runs once per cold start."""
+    function = VendorFunction(vendor, env)
     metrics.set_default_dimensions(vendor=vendor)
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    scheduler = RetryScheduler(queue)
     app = APIGatewayRestResolver()
     http_answers.register_error_handlers(app)
 
@@ -102,90 +145,140 @@ def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable
         request = parse(http_answers.request_body(event), default_request_id=key)
         logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         context = app.lambda_context
-        (results,) = run([request], context.get_remaining_time_in_millis)
-        (results,) = record_results(
-            [request], [results], [f"api:{context.aws_request_id}"], write_skipped=True
-        )
-        return http_answers.outcomes_response(request.request_id, vendor, results, hasher)
+        started = time.monotonic()
 
-    def handle_sqs(event: dict, context: Any) -> dict:
-        parsed: dict[str, DeletionRequest | Check | InvalidRequest] = {}
-        for record in event["Records"]:
-            sqs_record = SQSRecord(record)
-            try:
-                parsed[sqs_record.message_id] = _read_message(sqs_record)
-            except InvalidRequest as invalid:
-                parsed[sqs_record.message_id] = invalid
-        valid = {key: value for key, value in parsed.items() if isinstance(value, DeletionRequest)}
-        remaining_ms = context.get_remaining_time_in_millis if context else None
-        results = dict(zip(valid, run(list(valid.values()), remaining_ms), strict=True))
-        receives = {record["messageId"]: receive_count(SQSRecord(record)) for record in event["Records"]}
+        def remaining_ms() -> int:
+            gateway_left = API_GATEWAY_TIMEOUT_MS - (time.monotonic() - started) * 1000
+            return int(min(context.get_remaining_time_in_millis(), gateway_left))
+
+        relayed = function.run([request], remaining_ms)
+        if relayed.results[0] is None:
+            raise ConflictingRequest(request.request_id)
+        (results,) = function.record(
+            [request], relayed, [f"api:{context.aws_request_id}"], write_skipped=True
+        )
+        return http_answers.outcomes_response(request.request_id, vendor, results, function.hasher)
+
+    return entry_point(QueueBatch.handler(function), app)
+
+
+class QueueBatch:
+    """One SQS batch of a vendor function, in named steps: read the records, relay the requests,
+    record their outcomes, make the checks that are due, then report each record."""
+
+    def __init__(self, function: VendorFunction, event: dict, context: Any):
+        self.function = function
+        self.records = {r["messageId"]: SQSRecord(r) for r in event["Records"]}
+        self.parsed = {key: _read_message(record) for key, record in self.records.items()}
+        self.remaining_ms = context.get_remaining_time_in_millis if context else None
+        self.invocation = getattr(context, "aws_request_id", None) or "local"
+        self.results: dict[str, list[IdentifierResult] | None] = {}
+        self.unrecorded: str | None = None
+        self.checks_failed: str | None = None
+        self.due: set[str] = set()
+        self.lookups_to_retry: dict[str, list[IdentifierResult]] = {}
+
+    @classmethod
+    def handler(cls, function: VendorFunction) -> Callable[[dict, Any], dict]:
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+        def handle_sqs(event: dict, context: Any) -> dict:
+            batch = cls(function, event, context)
+            batch.relay_and_record()
+            batch.check()
+            return process_partial_response(event, batch.report, processor, context)
+
+        return handle_sqs
+
+    def relay_and_record(self) -> None:
+        valid = {key: value for key, value in self.parsed.items() if isinstance(value, DeletionRequest)}
+        again = frozenset(r.request_id for k, r in valid.items() if was_delivered_before(self.records[k]))
+        relayed = self.function.run(list(valid.values()), self.remaining_ms, again)
+        self.results = dict(zip(valid, relayed.results, strict=True))
+        # Unique per invocation: two deliveries of one message (SQS may duplicate it) are two
+        # attempts, and neither's write can be refused as the other's.
+        attempt_ids = [f"{key}:{receive_count(self.records[key])}:{self.invocation}" for key in valid]
         try:
-            attempt_ids = [f"{key}:{receives[key]}" for key in results]
-            record_results(list(valid.values()), list(results.values()), attempt_ids, write_skipped=False)
-            unrecorded = None
+            self.function.record(list(valid.values()), relayed, attempt_ids, write_skipped=False)
         except Exception as error:  # the ledger unreachable: every record is retried, nothing lost
             request_ids = sorted({r.request_id for r in valid.values()})
             logger.exception("outcomes not recorded", extra={"request_ids": request_ids})
-            unrecorded = type(error).__name__
-        due = {key: c for key, c in parsed.items() if isinstance(c, Check) and c.due_at <= time.time()}
-        checks_failed, lookups_to_retry = None, {}
-        if due and verifier.settings is None:
-            checks_failed = "verification is not configured here"
+            self.unrecorded = type(error).__name__
+
+    def check(self) -> None:
+        """Make the checks that are due, together; what must be looked up again, per record."""
+        now = time.time()
+        due = {k: c for k, c in self.parsed.items() if isinstance(c, Check) and c.due_at <= now}
+        self.due = set(due)
+        if due and self.function.verifier.settings is None:
+            self.checks_failed = "verification is not configured here"
         elif due:
             try:
-                lookups_to_retry = dict(
-                    zip(due, verifier.check(list(due.values()), remaining_ms), strict=True)
-                )
+                found = self.function.verifier.check(list(due.values()), self.remaining_ms)
+                self.lookups_to_retry = dict(zip(due, found, strict=True))
             except Exception as error:  # the ledger or the queue unreachable: the checks come again
                 request_ids = sorted({c.request.request_id for c in due.values()})
                 logger.exception("checks not recorded", extra={"request_ids": request_ids})
-                checks_failed = type(error).__name__
+                self.checks_failed = type(error).__name__
 
-        def check_handler(record: SQSRecord, check: Check) -> None:
-            if record.message_id not in due:
-                # Not due yet: hidden until it is (SQS delays a message 15 minutes at most).
-                scheduler.hide(record, min(MAX_HIDE_S, max(1, math.ceil(check.due_at - time.time()))))
+    def report(self, record: SQSRecord) -> None:
+        """Return for a record done (or refused for good); raise RetryLater for one to retry."""
+        outcome = self.parsed[record.message_id]
+        if isinstance(outcome, InvalidRequest):
+            # Retrying cannot fix it: refuse it for good, with the reason, never its content.
+            logger.warning(
+                "record rejected",
+                extra={"message_id": record.message_id, "errors": [e.as_dict() for e in outcome.errors]},
+            )
+            metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
+            return
+        request = outcome.request if isinstance(outcome, Check) else outcome
+        with correlated(request.request_id):
+            if isinstance(outcome, Check):
+                return self._report_check(record, outcome)
+            return self._report_deletion(record, outcome)
+
+    def _report_deletion(self, record: SQSRecord, request: DeletionRequest) -> None:
+        results = self.results[record.message_id]
+        if results is None:
+            logger.warning(CONFLICT)
+            metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
+            return
+        if self.unrecorded:
+            raise RetryLater(f"outcomes not recorded ({self.unrecorded})")
+        retry = [r for r in results if not r.verdict.outcome.is_final]
+        if retry and not self.function.scheduler.retry(record, retry, _travelling(request)):
+            outcomes = sorted({str(r.verdict.outcome) for r in retry})
+            raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
+
+    def _report_check(self, record: SQSRecord, check: Check) -> None:
+        if record.message_id not in self.due:
+            # Not due yet: hidden until it is (SQS delays a message 15 minutes at most).
+            wait = min(MAX_HIDE_S, max(1, math.ceil(check.due_at - time.time())))
+            if not self.function.scheduler.postpone(record, wait, check.message()):
                 raise RetryLater("verification check not yet due")
-            if checks_failed:
-                raise RetryLater(f"check not made ({checks_failed})")
-            retry = lookups_to_retry[record.message_id]
-            if retry:
-                scheduler.delay(record, retry)
-                raise RetryLater(
-                    f"{len(retry)} lookup(s) to retry: {sorted({str(r.verdict.outcome) for r in retry})}"
-                )
-
-        def record_handler(record: SQSRecord) -> None:
-            outcome = parsed[record.message_id]
-            if isinstance(outcome, InvalidRequest):
-                # Retrying cannot fix it: refuse it for good, with the reason, never its content.
-                logger.warning(
-                    "record rejected",
-                    extra={"message_id": record.message_id, "errors": [e.as_dict() for e in outcome.errors]},
-                )
-                metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
-                return
-            request = outcome.request if isinstance(outcome, Check) else outcome
-            with correlated(request.request_id):
-                if isinstance(outcome, Check):
-                    return check_handler(record, outcome)
-                if unrecorded:
-                    raise RetryLater(f"outcomes not recorded ({unrecorded})")
-                retry = [r for r in results[record.message_id] if not r.verdict.outcome.is_final]
-                if retry:
-                    scheduler.delay(record, retry)
-                    outcomes = sorted({str(r.verdict.outcome) for r in retry})
-                    raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
-
-        return process_partial_response(event, record_handler, processor, context)
-
-    return entry_point(handle_sqs, app)
+            return
+        if self.checks_failed:
+            raise RetryLater(f"check not made ({self.checks_failed})")
+        retry = self.lookups_to_retry[record.message_id]
+        if retry and not self.function.scheduler.retry(record, retry, check.message()):
+            raise RetryLater(
+                f"{len(retry)} lookup(s) to retry: {sorted({str(r.verdict.outcome) for r in retry})}"
+            )
 
 
-def _read_message(record: SQSRecord) -> DeletionRequest | Check:
+def _travelling(request: DeletionRequest) -> str:
+    from erasure.intake import vendor_message  # the form intake sends; not needed at cold start
+
+    return vendor_message(request)
+
+
+def _read_message(record: SQSRecord) -> DeletionRequest | Check | InvalidRequest:
     """A deletion request, or (with CHECK_FIELD) a verification check; InvalidRequest if neither."""
-    body = json_document(record.get("body"))
-    if isinstance(body, dict) and CHECK_FIELD in body:
-        return read_check(body, **request_defaults(record))
-    return parse(body, **request_defaults(record))
+    try:
+        body = json_document(record.get("body"))
+        if isinstance(body, dict) and CHECK_FIELD in body:
+            return read_check(body, **request_defaults(record))
+        return parse(body, **request_defaults(record))
+    except InvalidRequest as invalid:
+        return invalid
