@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -108,7 +109,9 @@ class FakeContext:
     function_name = "erasure-relay-test"
     memory_limit_in_mb = 256
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:erasure-relay-test"
-    aws_request_id = "test-invocation"
+
+    def __init__(self, aws_request_id: str = "test-invocation"):
+        self.aws_request_id = aws_request_id  # unique per invocation in Lambda
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
@@ -225,6 +228,7 @@ class DeployedRelay:
         self.queue_urls = queue_urls
         self.sqs = boto3.client("sqs")
         self.received = {}  # queue -> the messages of its last delivery
+        self.invocations = itertools.count()
 
     def post(self, body, headers=None):
         api = event("intake", "api")
@@ -246,22 +250,47 @@ class DeployedRelay:
 
     def deliver(self, queue):
         """One poll of an event source mapping: receive, invoke, delete what did not fail."""
+        result = self.deliver_without_deleting(queue)
+        if result is None:
+            return None
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in self.received[queue]:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"]
+                )
+        return result
+
+    def deliver_without_deleting(self, queue):
         url = self.queue_urls[queue]
         messages = self.sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
         )
         messages = messages.get("Messages", [])
         self.received[queue] = messages
-        if not messages:
-            return None
-        arn = f"arn:aws:sqs:us-east-1:123456789012:{url.rsplit('/', 1)[1]}"
+        return self._invoke(queue, messages) if messages else None
+
+    def _invoke(self, queue, messages):
+        arn = f"arn:aws:sqs:us-east-1:123456789012:{self.queue_urls[queue].rsplit('/', 1)[1]}"
         handler = self.intake if queue == "intake" else self.vendors[queue]
-        result = handler({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}, FakeContext())
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        records = [sqs_record(m, arn, "us-east-1") for m in messages]
+        return handler({"Records": records}, FakeContext(f"delivery-{next(self.invocations)}"))
+
+    def deliver_twice(self, queue):
+        """SQS's duplicate: one received batch given to two invocations (the same records, the
+        same receive counts); what either reported failed stays, the rest is deleted."""
+        first = self.deliver_without_deleting(queue)
+        if first is None:
+            return None
+        messages = self.received[queue]
+        second = self._invoke(queue, messages)
+        failed = {f["itemIdentifier"] for f in first["batchItemFailures"] + second["batchItemFailures"]}
         for message in messages:
             if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return result
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"]
+                )
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in sorted(failed)]}
 
     def in_flight(self, queue):
         attributes = self.sqs.get_queue_attributes(

@@ -19,6 +19,13 @@ drains. Then, per vendor and identifier:
   throttle, so sends are the minimum plus the retries;
 - no exception escaped a handler.
 
+Around the vendors, the relay's own AWS services fail too: a vendor queue refuses a batch now and
+then mid-bulk (the caller resubmits what was answered 503), the ledger throttles now and then
+(a write or read refused with ProvisionedThroughputExceededException), SQS delivers a batch twice
+(the same records, the same receive count, another invocation), and the ledger's stream never
+reaches the receipts function (its batches run out of retries): the hourly watch alone must
+then publish every final request and take it off the deadline index.
+
 `make soak` runs it with many more people (SOAK_PEOPLE) and prints the figures.
 """
 
@@ -31,12 +38,14 @@ import time
 from collections import Counter
 
 import pytest
+from botocore.exceptions import ClientError
 
 from erasure.observability import IdentifierHasher
 from erasure.request import parse
 from tests.helpers import (
     HASH_KEY,
     VENDORS,
+    FakeContext,
     configure_functions,
     deploy_relay,
     load_function,
@@ -152,40 +161,99 @@ def faulty_relay(aws, sandbox, monkeypatch):
     return deploy_relay(load_function, monkeypatch, max_receive_count=MAX_RECEIVES, verify=True)
 
 
-def drain(relay, faults: FaultMix) -> dict[str, int]:
-    """Deliver every queue until all are empty; what asks to be retried is due at once."""
+class AwsFaults:
+    """The relay's own services failing now and then: the ledger throttling a write or a read,
+    a vendor queue refusing a batch. Installed over botocore's one call path while `on`."""
+
+    THROTTLED = ("TransactWriteItems", "BatchGetItem", "UpdateItem")
+
+    def __init__(self, rng: random.Random, monkeypatch):
+        import botocore.client
+
+        self.rng, self.on, self.injected = rng, False, Counter()
+        self.unrecorded: set[str] = set()  # outcome items whose write a fault refused
+        real = botocore.client.BaseClient._make_api_call
+
+        def call(client, operation, params):
+            if self.on and operation in self.THROTTLED and self.rng.random() < 0.03:
+                self.injected[f"ledger {operation}"] += 1
+                for item in params.get("TransactItems", ()):
+                    (write,) = item.values()
+                    self.unrecorded.add((write.get("Key") or write.get("Item", {}))["item"]["S"])
+                raise ClientError(
+                    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                    operation,
+                )
+            fan_out = operation == "SendMessageBatch" and "DelaySeconds" not in params["Entries"][0]
+            if self.on and fan_out and self.rng.random() < 0.1:  # not a check's: intake's fan-out
+                self.injected["queue SendMessageBatch"] += 1
+                raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, operation)
+            return real(client, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+
+
+def submit_bulk(relay, requests: list[dict]) -> int:
+    """POST the bulk, then resubmit what was answered 503, as a caller does; the tries it took."""
+    for tries in range(1, 20):
+        status, answer = relay.post({"requests": requests})
+        assert status in (202, 207), answer
+        unsent = {r["request_id"] for r in answer["results"] if r["status"] == 503}
+        assert all(r["status"] in (202, 503) for r in answer["results"]), answer
+        if not unsent:
+            return tries
+        requests = [r for r in requests if r["request_id"] in unsent]
+    raise AssertionError("a bulk was never wholly accepted")
+
+
+def drain(relay, faults: FaultMix, rng: random.Random) -> dict[str, int]:
+    """Deliver every queue until all are empty; what asks to be retried is due at once; now and
+    then a batch is delivered twice, as SQS may."""
     figures: Counter[str] = Counter()
     queues = ["intake", *VENDORS]
     while any(relay.waiting(q) or relay.in_flight(q) for q in queues) and figures["rounds"] < 500:
         figures["rounds"] += 1
         for queue in queues:
             faults.maybe()
-            try:
-                result = relay.deliver(queue)
-            except Exception:  # counted, and the batch comes back, as Lambda would do
-                figures["escaped_exceptions"] += 1
-                result = {
-                    "batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in relay.received[queue]]
-                }
+            result = deliver(relay, queue, figures, twice=queue != "intake" and rng.random() < 0.1)
             if result:
                 figures["invocations"] += 1
                 relay.make_visible(queue, {f["itemIdentifier"] for f in result["batchItemFailures"]})
     return figures
 
 
-def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sandbox, capsys):
+def deliver(relay, queue: str, figures: Counter, twice: bool) -> dict | None:
+    try:
+        if twice and relay.waiting(queue):
+            figures["duplicate deliveries"] += 1
+            return relay.deliver_twice(queue)
+        return relay.deliver(queue)
+    except Exception:  # counted, and the batch comes back, as Lambda would do
+        figures["escaped_exceptions"] += 1
+        return {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in relay.received[queue]]}
+
+
+def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sandbox, capsys, monkeypatch):
     relay, rng = faulty_relay, random.Random(SEED)
     population = Population(PEOPLE, rng)
     sandbox.seed(population.seed)
     started = time.perf_counter()
     half = len(population.requests) // 2
-    for start in range(0, half, 1000):
-        status, _ = relay.post({"requests": population.requests[start : min(start + 1000, half)]})
-        assert status == 202
+    aws_rng = random.Random(SEED + 1)  # apart: the vendor faults stay as the seed made them
+    aws_faults = AwsFaults(aws_rng, monkeypatch)
+    aws_faults.on = True
+    bulk_tries = [
+        submit_bulk(relay, population.requests[start : min(start + 1000, half)])
+        for start in range(0, half, 1000)
+    ]
     for body in population.requests[half:]:
         relay.sqs.send_message(QueueUrl=relay.queue_urls["intake"], MessageBody=json.dumps(body))
     faults = FaultMix(sandbox, rng)
-    figures = drain(relay, faults)
+    figures = drain(relay, faults, aws_rng)
+    aws_faults.on = False
+    # The stream's batches all ran out of retries: only the hourly watch publishes.
+    relay.receipts({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
+    published = {e["detail"]["request_id"]: e["detail"] for e in relay.status_events()}
     seconds = time.perf_counter() - started
 
     hasher = IdentifierHasher(HASH_KEY.encode())
@@ -196,12 +264,14 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
     }
     outcomes: Counter[str] = Counter()
     verifications: Counter[str] = Counter()
-    false_receipts, lost = [], []
+    false_receipts, lost, unpublished = [], [], []
     for body in population.requests:
         request = parse(body)
         value_of = {hasher(i): i.value for i in request.identifiers}
         status, receipt = relay.get(request.request_id)
         assert status == 200
+        if receipt["final"] and not published.get(request.request_id, {}).get("final"):
+            unpublished.append(request.request_id)
         for vendor, items in receipt["vendors"].items():
             for item in items:
                 value, outcome, verification = (
@@ -229,6 +299,16 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
             if request.request_id not in dead_letters
         ]
 
+    hashes_of: dict[str, set[str]] = {}
+    for body in population.requests:
+        for identifier in parse(body).identifiers:
+            hashes_of.setdefault(identifier.value, set()).add(hasher(identifier))
+    finals = {r["request_id"] for r in population.requests if relay.get(r["request_id"])[1]["final"]}
+    watched = [
+        i["request_id"]
+        for i in relay.ledger_items()
+        if i["item"] == "REQUEST" and "deadline_watch" in i and i["request_id"] in finals
+    ]
     sent_after_final, sends, retried_sends = [], Counter(), Counter()
     for vendor in VENDORS:
         by_value: dict[str, list[dict]] = {}
@@ -239,9 +319,11 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
             calls.sort(key=lambda c: c["received"])
             sends[vendor] += len(calls)
             # Every send but the last must have had an answer that is not final: a fault or a
-            # throttle. Anything else means an identifier went out again after its outcome.
+            # throttle, or the ledger refused to record it (a fault here too). Anything else means
+            # an identifier went out again after its outcome.
+            unrecorded = any(f"OUTCOME#{vendor}#{h}" in aws_faults.unrecorded for h in hashes_of[value])
             for call in calls[:-1]:
-                if call["fault"] is None and call["status"] != 429:
+                if call["fault"] is None and call["status"] != 429 and not unrecorded:
                     sent_after_final.append((vendor, value, call["status"]))
                 else:
                     retried_sends[vendor] += 1
@@ -250,14 +332,18 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
         print(
             f"\nfault suite: {PEOPLE} people, {len(population.requests)} requests, seed {SEED}, "
             f"{seconds:.1f} s, {figures['rounds']} rounds, {figures['invocations']} invocations"
-            f"\n  faults injected: {dict(sorted(faults.injected.items()))}"
+            f"\n  faults injected: {dict(sorted(faults.injected.items()))}; in AWS: "
+            f"{dict(sorted(aws_faults.injected.items()))}; duplicate deliveries: "
+            f"{figures['duplicate deliveries']}; bulk tries: {bulk_tries}"
             f"\n  outcomes: {dict(sorted(outcomes.items()))}"
             f"\n  verifications: {dict(sorted(verifications.items()))}; lookups: "
             f"{ {v: sum(c['lookup'] for c in sandbox.calls(v)) for v in VENDORS} }"
             f"\n  identifier sends per vendor: {dict(sends)}, of which re-sends after a fault or throttle: "
             f"{dict(retried_sends)}; requests in a dead-letter queue: {len(dead_letters - {None})}"
             f"\n  false receipts: {len(false_receipts)}, lost identifiers: {len(lost)}, "
-            f"sent after final: {len(sent_after_final)}, escaped exceptions: {figures['escaped_exceptions']}"
+            f"sent after final: {len(sent_after_final)}, "
+            f"escaped exceptions: {figures['escaped_exceptions']}, "
+            f"final but unpublished: {len(unpublished)}, final but watched: {len(watched)}"
         )
     assert sum(faults.injected.values()) >= len(VENDORS)
     assert false_receipts == []
@@ -265,3 +351,5 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
     assert lost == []
     assert sent_after_final == []
     assert figures["escaped_exceptions"] == 0
+    assert unpublished == [] and watched == []
+    assert sum(aws_faults.injected.values()) > 0 and figures["duplicate deliveries"] > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 import boto3
 import pytest
@@ -21,11 +20,6 @@ from tools.sam_local import sqs_record
 
 INSIDER = "/api/user/v1/identity"
 ARN = "arn:aws:sqs:us-east-1:123456789012:erasure-relay-{}"
-
-
-@dataclass
-class Context(FakeContext):
-    aws_request_id: str = "test-invocation"
 
 
 def route(relay, vendor, body):
@@ -189,8 +183,8 @@ def test_two_deliveries_of_one_message_with_one_receive_count_keep_the_confirmed
     relay.post({"request_id": "dup-1", "action": "remove_identifier", "identity": {"uuid": "u-1"}})
     relay.deliver("intake")
     (message,) = receive(relay, "insider")
-    invoke(relay, "insider", [message], Context(aws_request_id="a"))  # transient
-    invoke(relay, "insider", [message], Context(aws_request_id="b"))  # SQS's duplicate: deleted
+    invoke(relay, "insider", [message], FakeContext("a"))  # transient
+    invoke(relay, "insider", [message], FakeContext("b"))  # SQS's duplicate: deleted
     (uuid,) = relay.get("dup-1")[1]["vendors"]["insider"]
     assert uuid["outcome"] == "deleted"
 

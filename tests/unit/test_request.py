@@ -1,5 +1,9 @@
 """The deletion request: every bad field is named with its reason; nothing raw in the reason."""
 
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -7,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import erasure.request
-from erasure.request import Action, InvalidRequest, parse, request_id_or_none
+from erasure.request import (
+    Action,
+    FieldError,
+    InvalidRequest,
+    parse,
+    request_id_or_none,
+    utc_timestamp,
+)
+from erasure.verification import read_check
 
 
 def fields(body, **kwargs) -> dict[str, str]:
@@ -220,9 +232,204 @@ def test_the_deadline_is_the_regulations_period_or_the_callers_date(extra, deadl
             "requested_at",
             "must be an ISO-8601 time with a time zone",
         ),
-        ({"requested_at": "9999-12-20T00:00:00Z"}, "requested_at", "must be before 9000"),
     ],
 )
 def test_a_bad_regulation_or_due_by_is_named(extra, field, reason):
     body = {"identity": {"email": "a@example.com"}, "requested_at": "2026-01-31T09:00:00Z", **extra}
     assert fields(body) == {field: reason}
+
+
+# -- Dates: four-digit years, plausible times, never an overflow -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000Z"),
+        (datetime(99, 2, 3, 4, 5, 6, 7000, tzinfo=UTC), "0099-02-03T04:05:06.007Z"),
+        (datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "0999-12-31T23:59:59.999Z"),
+        (datetime(1000, 1, 1, tzinfo=UTC), "1000-01-01T00:00:00.000Z"),
+        (datetime(2024, 6, 24, 6, 42, 25, 394_000, tzinfo=UTC), "2024-06-24T06:42:25.394Z"),
+        (datetime.max.replace(tzinfo=UTC), "9999-12-31T23:59:59.999Z"),
+    ],
+)
+def test_a_timestamp_always_has_a_four_digit_year(moment, text):
+    assert utc_timestamp(moment) == text
+    assert datetime.fromisoformat(text.replace("Z", "+00:00")) == moment.replace(
+        microsecond=moment.microsecond // 1000 * 1000
+    )
+
+
+def _years_ahead(years: float) -> str:
+    return utc_timestamp(datetime.now(UTC) + timedelta(days=365.25 * years))
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "reason"),
+    [
+        ({"requested_at": "0100-01-01T00:00:00Z"}, "requested_at", "must be from 2000 on"),
+        ({"requested_at": "1999-12-31T23:59:59Z"}, "requested_at", "must be from 2000 on"),
+        ({"requested_at": "2000-01-01T00:30:00+01:00"}, "requested_at", "must be from 2000 on"),
+        ({"requested_at": _years_ahead(2)}, "requested_at", "must not be more than a year ahead"),
+        ({"requested_at": "9999-12-20T00:00:00Z"}, "requested_at", "must not be more than a year ahead"),
+        ({"due_by": "0999-12-31"}, "due_by", "must be from 2000 on"),
+        ({"due_by": "1999-01-01"}, "due_by", "must be from 2000 on"),
+        ({"due_by": "0001-01-01T00:30:00+01:00"}, "due_by", "ISO-8601"),  # before the calendar's start
+        ({"due_by": "2036-01-31"}, "due_by", "more than 3 years after requested_at"),
+        ({"due_by": "9999-12-31"}, "due_by", "more than 3 years after requested_at"),
+    ],
+)
+def test_an_implausible_date_is_refused_naming_its_field(extra, field, reason):
+    body = {"identity": {"email": "a@example.com"}, "requested_at": "2026-01-31T09:00:00Z", **extra}
+    found = fields(body)
+    assert list(found) == [field]
+    assert reason in found[field]
+    value = next(iter(extra.values()))
+    assert value[:10] not in found[field], "the value is never echoed"
+
+
+@pytest.mark.parametrize("field", ["requested_at", "due_by"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:00-05:00",  # past the calendar's end once in UTC
+        "9999-12-31T23:59:59.999999-23:59:59.999999",
+        "0001-01-01T00:00+23:59",  # before its start
+        "2026-06-01T00:00+24:00",  # an offset no time zone has
+        "2026-06-01T00:00+99:99",
+        "2026-06-01T00:00:00" + "+00:00" * 10_000,
+        "2026-06-01T00:00:00Z" + " " * 100_000,
+    ],
+)
+def test_a_time_out_of_range_is_a_named_error_never_an_exception(field, value):
+    body = {"identity": {"email": "a@example.com"}, "requested_at": "2026-01-31T09:00:00Z", field: value}
+    found = fields(body)
+    assert list(found) == [field]
+    assert len(found[field]) < 200
+
+
+def test_a_default_requested_at_is_checked_like_a_given_one():
+    # A queue message's sending time stands in for a missing requested_at: a hostile or broken
+    # SentTimestamp must not make a request every vendor function then refuses.
+    body = {"identity": {"email": "a@example.com"}}
+    assert "from 2000" in fields(body, default_requested_at="1970-01-01T00:00:00.001Z")["requested_at"]
+    assert "a year ahead" in fields(body, default_requested_at=_years_ahead(50))["requested_at"]
+    assert parse(body, default_requested_at="2024-06-24T06:42:25.394Z").requested_at == (
+        "2024-06-24T06:42:25.394Z"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"requested_at": "2000-01-01T00:00:00Z"},
+        {"requested_at": "2000-01-01T01:00:00+01:00"},
+        {"requested_at": "2000-01-01T00:00:00Z", "due_by": "2000-01-01"},
+        {"requested_at": "2000-01-01T00:00:00Z", "due_by": "2002-12-31", "regulation": "ccpa"},
+        {"requested_at": "2026-01-31T09:00:00Z", "due_by": "2028-01-31"},  # two years out
+        {"requested_at": "2026-01-31T09:00:00Z", "due_by": "2029-01-31T09:00:00Z"},  # three, exactly
+        {"requested_at": "2026-01-31T09:00:00.0009Z", "due_by": "2026-01-31T09:00:00.0001Z"},
+        {"requested_at": _years_ahead(0.99), "regulation": "ccpa"},
+        {"requested_at": _years_ahead(0.99), "due_by": _years_ahead(3.9)},
+        {},
+    ],
+)
+def test_a_plausible_date_is_accepted_and_travels_to_the_vendors_unchanged(extra):
+    request = parse({"identity": {"email": "a@example.com"}, **extra})
+    assert request.deadline >= request.requested_at
+    # The vendor functions parse the message again (days later): what intake took, they take.
+    assert parse(request.to_message()) == request
+    assert parse(json.loads(json.dumps(request.to_message()))).deadline == request.deadline
+
+
+aware_times = st.datetimes(
+    min_value=datetime(1, 1, 2),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=14))]),
+)
+time_texts = (
+    aware_times.map(datetime.isoformat)
+    | aware_times.map(lambda moment: moment.date().isoformat())
+    | st.sampled_from(["2000-01-01T00:00:00Z", "1999-12-31T23:59:59.999Z", "9999-12-31T23:00-05:00"])
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=os.environ.get("CI") == "true")
+@given(
+    st.fixed_dictionaries(
+        {"identity": st.just({"uuid": "u"})},
+        optional={
+            "requested_at": time_texts,
+            "due_by": time_texts,
+            "regulation": st.sampled_from(["gdpr", "ccpa"]),
+        },
+    )
+)
+def test_any_time_is_refused_by_name_or_makes_a_request_whose_deadline_is_a_time(body):
+    try:
+        request = parse(body)
+    except InvalidRequest as invalid:
+        assert {e.field for e in invalid.errors} <= {"requested_at", "due_by"}
+        return
+    deadline = request.deadline
+    for text in (request.requested_at, deadline):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
+    assert "2000" <= request.requested_at <= deadline
+    assert parse(request.to_message()) == request
+
+
+# -- Floods: an error list never grows past what a ledger item, an answer and a log line hold -------
+
+
+def test_a_flood_of_unknown_fields_lists_the_first_errors_and_counts_the_rest():
+    body = {"identity": {"uuid": "u"}, **{f"field{n}": n for n in range(5_000)}}
+    with pytest.raises(InvalidRequest) as refused:
+        parse(body)
+    errors = refused.value.errors
+    assert len(errors) == erasure.request.MAX_LISTED_ERRORS + 1 == 21
+    assert [e.field for e in errors[:-1]] == [f"field{n}" for n in range(20)]
+    assert errors[-1].as_dict() == {"field": "body", "reason": "and 4,980 more errors not listed"}
+    assert len(str(refused.value)) < 2_000
+
+
+def test_errors_of_every_kind_are_capped_and_counted_once():
+    body = {
+        "request_id": "bad id",
+        "identity": {f"kind{n}": 1 for n in range(30)},
+        **{f"field{n}": n for n in range(25)},
+    }
+    with pytest.raises(InvalidRequest) as refused:
+        parse(body)
+    errors = refused.value.errors
+    assert len(errors) == 21
+    assert errors[-1].reason == "and 36 more errors not listed"  # 25 + 1 + 30 - 20
+
+    # Raised again with more errors (a verification check's own fields, say): still counted once.
+    again = InvalidRequest([FieldError("verify.check", "must be a whole number from 1"), *errors])
+    assert len(again.errors) == 21
+    assert again.errors[0].field == "verify.check"
+    assert again.errors[-1].as_dict() == {"field": "body", "reason": "and 37 more errors not listed"}
+
+
+def test_a_verification_check_with_a_flood_is_capped_too():
+    body = {"identity": {"uuid": "u"}, "verify": {"check": 0}, **{f"f{n}": 1 for n in range(100)}}
+    with pytest.raises(InvalidRequest) as refused:
+        read_check(body)
+    errors = refused.value.errors
+    assert [e.field for e in errors[:2]] == ["verify.check", "verify.due_at"]
+    assert errors[-1].as_dict() == {"field": "body", "reason": "and 82 more errors not listed"}
+
+
+def test_a_short_list_of_errors_is_kept_whole():
+    errors = [FieldError(f"f{n}", "unknown field") for n in range(erasure.request.MAX_LISTED_ERRORS)]
+    assert InvalidRequest(errors).errors == errors
+    cut = InvalidRequest([*errors, FieldError("x", "y")]).errors
+    assert cut[:-1] == errors
+    assert cut[-1].as_dict() == {"field": "body", "reason": "and 1 more error not listed"}
+
+
+def test_a_flood_of_unknown_vendors_has_a_short_reason():
+    body = {"identity": {"uuid": "u"}, "vendors": ["acme"] * 100_000}
+    reason = fields(body, known_vendors=frozenset({"braze"}))["vendors"]
+    assert reason.startswith("unknown vendor at position(s) [0, 1, 2")
+    assert len(reason) < 300

@@ -16,7 +16,17 @@ from enum import StrEnum
 from typing import Any
 
 MAX_REQUEST_ID_LENGTH = 128
-LATEST_TIME = "9000-01-01T00:00:00.000Z"  # requests are of this world: a deadline after it still fits
+# Times a request can have: from EARLIEST_TIME on, made at most a year ahead of now (clocks drift,
+# not by years), due at most MAX_DUE_YEARS after it (no law sets a longer period). Both rules stay
+# true of an accepted request when a vendor function parses its message again later.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_REQUESTED_YEARS_AHEAD = 1
+MAX_DUE_YEARS = 3
+MAX_TIME_LENGTH = 64  # characters of a requested_at or due_by
+# Errors an InvalidRequest lists; the rest are counted in one last error. What names them must fit
+# a Lambda answer (6 MB), a ledger item (DynamoDB's 400 KB) and a log line (CloudWatch's 256 KB).
+MAX_LISTED_ERRORS = 20
+MAX_LISTED_POSITIONS = 10  # of the vendors a `vendors` error names by position
 MAX_IDENTIFIER_LENGTH = 512
 MAX_CUSTOM_IDENTIFIERS = 20
 MAX_CUSTOM_NAME_LENGTH = 64
@@ -78,12 +88,38 @@ class FieldError:
         return {"field": self.field, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class ErrorsNotListed(FieldError):
+    """The last error of a list cut short: how many more there were."""
+
+    count: int = 0
+
+    @classmethod
+    def of(cls, count: int) -> ErrorsNotListed:
+        return cls("body", f"and {count:,} more error{'s' if count > 1 else ''} not listed", count)
+
+
 class InvalidRequest(ValueError):
-    """The input is not a deletion request; `errors` names each bad field and why."""
+    """The input is not a deletion request; `errors` names each bad field and why: the first
+    MAX_LISTED_ERRORS of them, then (when there were more) one error on "body" counting the rest.
+    Errors of an InvalidRequest raised again with others are counted once."""
 
     def __init__(self, errors: list[FieldError]):
-        self.errors = errors
-        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+        self.errors = _listed(errors)
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in self.errors))
+
+
+def _listed(errors: list[FieldError]) -> list[FieldError]:
+    listed: list[FieldError] = []
+    more = 0
+    for error in errors:
+        if isinstance(error, ErrorsNotListed):
+            more += error.count
+        elif len(listed) < MAX_LISTED_ERRORS:
+            listed.append(error)
+        else:
+            more += 1
+    return [*listed, ErrorsNotListed.of(more)] if more else listed
 
 
 @dataclass(frozen=True)
@@ -99,7 +135,7 @@ class DeletionRequest:
     @property
     def deadline(self) -> str:
         """When the erasure is due by law: `due_by`, else the regulation's period (GDPR by
-        default) from `requested_at`."""
+        default) from `requested_at` (which parse() keeps far from the calendar's end)."""
         if self.due_by:
             return self.due_by
         requested = datetime.fromisoformat(self.requested_at.replace("Z", "+00:00"))
@@ -138,10 +174,21 @@ def _one_month_after(moment: datetime) -> datetime:
     return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
 
 
+def _years_after(moment: datetime, years: int) -> datetime:
+    """The same day `years` later, or February's last day for a 29th it does not have."""
+    year = moment.year + years
+    return moment.replace(year=year, day=min(moment.day, monthrange(year, moment.month)[1]))
+
+
 def utc_timestamp(moment: datetime | None = None) -> str:
-    """ISO-8601 UTC with milliseconds and Z, the form Dfinery documents."""
+    """ISO-8601 UTC with milliseconds and Z, the form Dfinery documents; the year always has four
+    digits (strftime's %Y has fewer before 1000 on Linux, which fromisoformat cannot read), so
+    that timestamps also sort as text."""
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def epoch_timestamp(epoch: float) -> str:
@@ -193,18 +240,30 @@ def parse(
     request_id = _request_id(body, default_request_id, errors)
     action = _action(body, errors)
     identifiers = _identifiers(body.get("identity"), errors)
-    requested_at = _requested_at(body, default_requested_at, errors)
+    requested = _requested_at(body, default_requested_at, errors)
     vendors = _vendors(body, known_vendors, errors) if known_vendors is not None else None
     regulation = _regulation(body, errors)
-    due_by = _due_by(body, requested_at, errors)
-    if errors:
+    due_by = _due_by(body, requested, errors)
+    if errors or requested is None:
         raise InvalidRequest(errors)
-    return DeletionRequest(request_id, action, identifiers, requested_at, vendors, regulation, due_by)
+    return DeletionRequest(
+        request_id, action, identifiers, utc_timestamp(requested), vendors, regulation, due_by
+    )
 
 
 def unknown_fields(body: dict, allowed: set[str]) -> list[FieldError]:
-    """One error per key of `body` that is not allowed, named without echoing personal data."""
-    return [FieldError(_name(key, n), "unknown field") for n, key in enumerate(body) if key not in allowed]
+    """An error per key of `body` that is not allowed, named without echoing personal data: the
+    first MAX_LISTED_ERRORS of them, and how many more there are (InvalidRequest lists no more)."""
+    errors: list[FieldError] = []
+    more = 0
+    for n, key in enumerate(body):
+        if key in allowed:
+            continue
+        if len(errors) < MAX_LISTED_ERRORS:
+            errors.append(FieldError(_name(key, n), "unknown field"))
+        else:
+            more += 1
+    return [*errors, ErrorsNotListed.of(more)] if more else errors
 
 
 def is_request_id(value: Any) -> bool:
@@ -244,24 +303,45 @@ def _action(body: dict, errors: list[FieldError]) -> Action:
         return Action.DELETE_PROFILE
 
 
-def _requested_at(body: dict, default: str | None, errors: list[FieldError]) -> str:
-    if "requested_at" not in body:
-        return default or utc_timestamp()
-    value = body["requested_at"]
+def _instant(value: Any, date_ends_day: bool = False) -> datetime | None:
+    """An ISO-8601 time with a time zone (or, with `date_ends_day`, a date: its last moment, UTC)
+    as the UTC instant it is stored as (whole milliseconds); None when it is none, or when its
+    time zone carries it past either end of the calendar."""
+    if not isinstance(value, str) or len(value) > MAX_TIME_LENGTH:
+        return None
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if date_ends_day and len(value) == 10:  # YYYY-MM-DD
+            moment = datetime.combine(datetime.fromisoformat(value).date(), time.max, UTC)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            raise ValueError
-        requested_at = utc_timestamp(moment)
-    except (ValueError, OverflowError):  # a time zone can carry a date past any calendar's end
+            return None
+        # The stored form keeps milliseconds: every rule is checked on what the vendors read back.
+        return _whole_milliseconds(moment.astimezone(UTC))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _whole_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _requested_at(body: dict, default: str | None, errors: list[FieldError]) -> datetime | None:
+    """When the request was made; a default (a queue message's sending time) is checked alike:
+    every function downstream parses the request again, and must accept what intake accepted."""
+    if "requested_at" not in body and not default:
+        return _whole_milliseconds(datetime.now(UTC))
+    moment = _instant(body.get("requested_at", default))
+    if moment is None:
         errors.append(FieldError("requested_at", "must be an ISO-8601 time with a time zone"))
-        return ""
-    if requested_at > LATEST_TIME:  # its deadline must still be a date
-        errors.append(FieldError("requested_at", f"must be before {LATEST_TIME[:4]}"))
-        return ""
-    return requested_at
+        return None
+    if moment < EARLIEST_TIME:
+        errors.append(FieldError("requested_at", f"must be from {EARLIEST_TIME.year} on"))
+        return None
+    if moment > _years_after(datetime.now(UTC), MAX_REQUESTED_YEARS_AHEAD):
+        errors.append(FieldError("requested_at", "must not be more than a year ahead"))
+        return None
+    return moment
 
 
 def _regulation(body: dict, errors: list[FieldError]) -> Regulation | None:
@@ -276,28 +356,33 @@ def _regulation(body: dict, errors: list[FieldError]) -> Regulation | None:
         return None
 
 
-def _due_by(body: dict, requested_at: str, errors: list[FieldError]) -> str | None:
-    """A date (due by its end, UTC) or a time with a time zone, not before the request."""
+def _due_by(body: dict, requested: datetime | None, errors: list[FieldError]) -> str | None:
+    """A date (due by its end, UTC) or a time with a time zone, not before the request, and not
+    more than MAX_DUE_YEARS after it."""
     value = body.get("due_by")
     if value is None:
         return None
-    due_by = None
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            if len(value) == 10:  # YYYY-MM-DD
-                moment = datetime.combine(datetime.fromisoformat(value).date(), time.max, UTC)
-            else:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            due_by = utc_timestamp(moment) if moment.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            due_by = None
-    if due_by is None:
+    moment = _instant(value, date_ends_day=True)
+    if moment is None:
         errors.append(FieldError("due_by", "must be an ISO-8601 date (2026-12-31) or time with a time zone"))
         return None
-    if requested_at and due_by < requested_at:
+    if moment < EARLIEST_TIME:
+        errors.append(FieldError("due_by", f"must be from {EARLIEST_TIME.year} on"))
+        return None
+    if requested is None:  # refused for its requested_at already
+        return None
+    if moment < requested:
         errors.append(FieldError("due_by", "is before requested_at"))
         return None
-    return due_by
+    if moment > _years_after(requested, MAX_DUE_YEARS):
+        errors.append(
+            FieldError(
+                "due_by",
+                f"is more than {MAX_DUE_YEARS} years after requested_at: no law sets so long a deadline",
+            )
+        )
+        return None
+    return utc_timestamp(moment)
 
 
 def _vendors(body: dict, known: frozenset[str], errors: list[FieldError]) -> tuple[str, ...] | None:
@@ -310,7 +395,10 @@ def _vendors(body: dict, known: frozenset[str], errors: list[FieldError]) -> tup
     unknown = [n for n, v in enumerate(value) if not isinstance(v, str) or v not in known]
     if unknown:
         names = ", ".join(sorted(known))
-        errors.append(FieldError("vendors", f"unknown vendor at position(s) {unknown}; known: {names}"))
+        positions = str(unknown[:MAX_LISTED_POSITIONS])
+        if len(unknown) > MAX_LISTED_POSITIONS:
+            positions += f" and {len(unknown) - MAX_LISTED_POSITIONS:,} more"
+        errors.append(FieldError("vendors", f"unknown vendor at position(s) {positions}; known: {names}"))
         return None
     return tuple(dict.fromkeys(value))
 

@@ -193,7 +193,14 @@ class QueueBatch:
     def relay_and_record(self) -> None:
         valid = {key: value for key, value in self.parsed.items() if isinstance(value, DeletionRequest)}
         again = frozenset(r.request_id for k, r in valid.items() if was_delivered_before(self.records[k]))
-        relayed = self.function.run(list(valid.values()), self.remaining_ms, again)
+        try:
+            relayed = self.function.run(list(valid.values()), self.remaining_ms, again)
+        except Exception as error:  # the ledger unreadable before anything was sent: all come again
+            logger.exception(
+                "requests not relayed", extra={"request_ids": sorted({r.request_id for r in valid.values()})}
+            )
+            self.unrecorded = type(error).__name__
+            return
         self.results = dict(zip(valid, relayed.results, strict=True))
         # Unique per invocation: two deliveries of one message (SQS may duplicate it) are two
         # attempts, and neither's write can be refused as the other's.
@@ -239,13 +246,13 @@ class QueueBatch:
             return self._report_deletion(record, outcome)
 
     def _report_deletion(self, record: SQSRecord, request: DeletionRequest) -> None:
+        if self.unrecorded:
+            raise RetryLater(f"outcomes not recorded ({self.unrecorded})")
         results = self.results[record.message_id]
         if results is None:
             logger.warning(CONFLICT)
             metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
             return
-        if self.unrecorded:
-            raise RetryLater(f"outcomes not recorded ({self.unrecorded})")
         retry = [r for r in results if not r.verdict.outcome.is_final]
         if retry and not self.function.scheduler.retry(record, retry, _travelling(request)):
             outcomes = sorted({str(r.verdict.outcome) for r in retry})
