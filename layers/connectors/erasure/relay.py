@@ -179,7 +179,8 @@ class _BatchSender:
                 redact = Redactor(targets)
                 evidence = Evidence(
                     answer.status,
-                    redact.text(_vendor_request_id(answer.headers)),
+                    # Cut after redacting: a cut through an identifier would leave its start.
+                    (redact.text(_vendor_request_id(answer.headers)) or "")[:MAX_REQUEST_ID_LENGTH] or None,
                     relay.hasher.digest(answer.body),
                 )
                 verdicts = [
@@ -295,4 +296,4 @@ REQUEST_ID_HEADERS = (
 def _vendor_request_id(headers: Mapping[str, str]) -> str | None:
     lowered = {name.lower(): value for name, value in headers.items()}
     found = next((lowered[name] for name in REQUEST_ID_HEADERS if lowered.get(name)), None)
-    return found[:MAX_REQUEST_ID_LENGTH] if found else None
+    return found or None
