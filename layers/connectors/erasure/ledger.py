@@ -254,11 +254,10 @@ class Ledger:
         contents = [content_fingerprint(self.hasher, r) for r in requests]
         ids = {r.request_id for r in requests}
         heads = self._heads(ids)
-        to_claim = {
-            r.request_id: content
-            for r, content in zip(requests, contents, strict=True)
-            if not heads.get(r.request_id)
-        }
+        to_claim: dict[str, str] = {}
+        for request, content in zip(requests, contents, strict=True):
+            if not heads.get(request.request_id):  # the first asking wins, as below
+                to_claim.setdefault(request.request_id, content)
         seen_before = frozenset(i for i in ids if any(kind == CLAIM_ITEM for kind, _ in heads.get(i, ())))
         if to_claim:
             expiry = self._expiry()
