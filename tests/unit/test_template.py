@@ -100,3 +100,15 @@ def test_every_checkov_skip_says_why():
     ]
     assert skips
     assert [(name, skip["id"]) for name, skip in skips if len(skip.get("comment", "")) < 40] == []
+
+
+@pytest.mark.parametrize("vendor", list(CONNECTORS))
+def test_no_verification_values_the_template_allows_fail_the_cold_start(vendor):
+    from erasure.config import verification_settings
+
+    highest = {
+        "VERIFY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "VERIFY_BACKOFF_S": str(PARAMETERS["VerifyBackoffSeconds"]["MaxValue"]),
+        "VERIFY_MAX_CHECKS": str(PARAMETERS["VerifyMaxChecks"]["MaxValue"]),
+    }
+    assert verification_settings(CONNECTORS[vendor], highest) is not None  # no ConfigError

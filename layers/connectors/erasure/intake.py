@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from erasure.aws_clients import SQS_BATCH, FanOutFailed
-from erasure.ledger import ConflictingRequest, Ledger, StoredRequest
+from erasure.ledger import ConflictingRequest, Ledger, StoredRequest, content_fingerprint
 from erasure.observability import CORRELATION_ID, logger
 from erasure.request import DeletionRequest
 from erasure.vendors import CONNECTORS
@@ -171,9 +171,7 @@ class Intake:
 
     def fingerprint(self, request: DeletionRequest) -> str:
         """What makes two submissions the same request, keyed so that it reveals no identifier."""
-        message = request.to_message()
-        del message["request_id"], message["requested_at"]
-        return self.ledger.hasher.digest(json.dumps(message, sort_keys=True))
+        return content_fingerprint(self.ledger.hasher, request, with_vendors=True)
 
 
 def vendor_message(request: DeletionRequest) -> str:

@@ -98,11 +98,14 @@ class Admission:
     seen_before: frozenset[str]
 
 
-def content_fingerprint(hasher: IdentifierHasher, request: DeletionRequest) -> str:
-    """What a request asks of the vendors, whatever entry point it came by: keyed, so that it
-    reveals no identifier; without its id, time and choice of vendors."""
+def content_fingerprint(
+    hasher: IdentifierHasher, request: DeletionRequest, with_vendors: bool = False
+) -> str:
+    """What a request asks, keyed so that it reveals no identifier; without its id and time.
+    Without its choice of vendors, it is what a request asks of any one vendor, whatever entry
+    point it came by; with it, what makes two submissions to intake the same request."""
     message = request.to_message()
-    for key in ("request_id", "requested_at", "vendors"):
+    for key in ("request_id", "requested_at", *(() if with_vendors else ("vendors",))):
         message.pop(key, None)
     return hasher.digest(json.dumps(message, sort_keys=True))
 
