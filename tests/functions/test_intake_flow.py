@@ -64,7 +64,7 @@ def test_one_request_reaches_its_vendors_and_the_receipt_shows_each_outcome(rela
         ("insider", "guid"): ("skipped", 0),
     }
     deleted = receipt["vendors"]["dfinery"][1]
-    assert deleted["identifier"] == "external_id" and deleted["last_http_status"] == 200
+    assert deleted["identifier"] == "external_id" and deleted["http_status"] == 200
     assert deleted["first_attempt_at"] <= deleted["last_attempt_at"] <= deleted["completed_at"]
 
 

@@ -12,7 +12,7 @@ from werkzeug import Response
 
 from erasure.aws_clients import MAX_HIDE_S, FanOutFailed, sqs_batches
 from erasure.handlers.sqs import REQUEUE_AFTER_RECEIVES, RetryScheduler
-from erasure.ledger import Ledger, OutcomeNotRecorded
+from erasure.ledger import LedgerTable, OutcomeBook, OutcomeNotRecorded, RequestBook
 from erasure.observability import IdentifierHasher
 from erasure.outcomes import IdentifierResult, Outcome, Verdict
 from tests.helpers import HASH_KEY, VENDORS, FakeContext, answer_success, event, request
@@ -113,7 +113,7 @@ def test_a_queue_refusing_one_batch_mid_bulk_costs_only_that_batch(relay, monkey
 
 
 def test_a_ledger_failing_in_one_chunk_answers_that_chunk_and_goes_on(relay, monkeypatch):
-    real, calls = Ledger.open_requests, []
+    real, calls = RequestBook.open_requests, []
 
     def fail_the_second(self, entries):
         calls.append(len(entries))
@@ -121,7 +121,7 @@ def test_a_ledger_failing_in_one_chunk_answers_that_chunk_and_goes_on(relay, mon
             raise RuntimeError("ProvisionedThroughputExceededException")
         return real(self, entries)
 
-    monkeypatch.setattr(Ledger, "open_requests", fail_the_second)
+    monkeypatch.setattr(RequestBook, "open_requests", fail_the_second)
     status, answer = relay.post({"requests": bulk(250)})
     statuses = [r["status"] for r in answer["results"]]
     assert status == 207 and statuses == [202] * 100 + [503] * 100 + [202] * 50
@@ -190,7 +190,9 @@ def test_two_deliveries_of_one_message_with_one_receive_count_keep_the_confirmed
 
 
 def test_a_final_outcome_refused_over_one_not_final_fails_loudly(relay):
-    ledger = Ledger(boto3.client("dynamodb"), "ledger", IdentifierHasher(HASH_KEY.encode()), 400)
+    ledger = OutcomeBook(
+        LedgerTable(boto3.client("dynamodb"), "ledger", 400), IdentifierHasher(HASH_KEY.encode())
+    )
     deletion = request({"uuid": "u-2"}, "remove_identifier")
     (identifier,) = deletion.identifiers
 
@@ -213,7 +215,7 @@ def test_absent_after_a_confirmed_deletion_whose_write_failed_says_an_earlier_de
         Response("{}", 200),  # deleted; the ledger write then fails
         Response(json.dumps({"error": "no such user for these identifiers: no data"}), 404),
     )
-    real, writes = Ledger.record, []
+    real, writes = OutcomeBook.record, []
 
     def fail_once(self, results, expiries):
         writes.append(len(results))
@@ -221,7 +223,7 @@ def test_absent_after_a_confirmed_deletion_whose_write_failed_says_an_earlier_de
             raise RuntimeError("ledger unreachable")
         return real(self, results, expiries)
 
-    monkeypatch.setattr(Ledger, "record", fail_once)
+    monkeypatch.setattr(OutcomeBook, "record", fail_once)
     relay.post({"request_id": "lost-1", "action": "remove_identifier", "identity": {"uuid": "u-3"}})
     relay.deliver("intake")
     assert len(relay.deliver("insider")["batchItemFailures"]) == 1

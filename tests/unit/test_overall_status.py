@@ -1,6 +1,6 @@
 import pytest
 
-from erasure.ledger import overall_status, overall_verification
+from erasure.receipt import overall_status, overall_verification
 
 
 def items(*outcomes):
@@ -24,7 +24,7 @@ def items(*outcomes):
     ],
 )
 def test_overall_status(outcomes, awaiting, status):
-    assert overall_status(outcomes, awaiting) == status
+    assert overall_status([o["outcome"] for o in outcomes], awaiting) == status
 
 
 def checked(*verifications):
@@ -46,6 +46,6 @@ def checked(*verifications):
     ],
 )
 def test_overall_verification(outcomes, final, verification):
-    assert overall_verification([{**o, "verification": o.get("verification")} for o in outcomes], final) == (
+    assert overall_verification([(o["outcome"], o.get("verification")) for o in outcomes], final) == (
         verification
     )

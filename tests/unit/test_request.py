@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import erasure.errors
+import erasure.identifiers
 import erasure.request
 from erasure.request import (
     Action,
@@ -125,7 +127,10 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
-REQUEST_MODEL_SOURCE = Path(erasure.request.__file__).read_text()
+# The request model's wording: the request, its identifiers and its errors.
+REQUEST_MODEL_SOURCE = "".join(
+    Path(module.__file__).read_text() for module in (erasure.request, erasure.identifiers, erasure.errors)
+)
 identity_keys = st.sampled_from(["external_id", "email", "phone_number", "uuid", "guid", "custom", "x"])
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from erasure.aws_clients import TRUSTED_CALLS
 from erasure.http_client import HttpAnswer
 from erasure.intake import Intake, Routing
-from erasure.ledger import Ledger
+from erasure.ledger import LedgerTable, OutcomeBook, RequestBook
 from erasure.observability import IdentifierHasher
 from erasure.outcomes import IdentifierResult, Outcome, Verdict
 from erasure.redaction import Redactor
@@ -106,7 +106,7 @@ def bulk_intake(count: int = 1000) -> list[Figure]:
         )
 
     urls = {vendor: f"https://sqs.us-east-1.amazonaws.com/123456789012/{vendor}" for vendor in CONNECTORS}
-    ledger = Ledger(aws.client("dynamodb", TRUSTED_CALLS), "ledger", hasher, 400)
+    ledger = RequestBook(LedgerTable(aws.client("dynamodb", TRUSTED_CALLS), "ledger", 400), hasher)
     intake = Intake(Routing(urls), ledger, send_batch)
     body = json.dumps(
         {
@@ -155,7 +155,7 @@ def bulk_intake(count: int = 1000) -> list[Figure]:
 def ledger_writes(records: int = 100, per_record: int = 4) -> list[Figure]:
     aws = StubbedAws()
     hasher = IdentifierHasher(KEY)
-    ledger = Ledger(aws.client("dynamodb", TRUSTED_CALLS), "ledger", hasher, 400)
+    ledger = OutcomeBook(LedgerTable(aws.client("dynamodb", TRUSTED_CALLS), "ledger", 400), hasher)
     results = []
     for n in range(records):
         request: DeletionRequest = parse(
@@ -178,10 +178,10 @@ def ledger_writes(records: int = 100, per_record: int = 4) -> list[Figure]:
                     f"message-{n}:1",
                 )
             )
-    per_result = cpu_seconds(lambda: ledger.record(results), 5) / len(results) * 1000
+    per_result = cpu_seconds(lambda: ledger.record(results, {}), 5) / len(results) * 1000
     calls = aws.calls["TransactWriteItems"] / 5
     client = aws.client("dynamodb")
-    updates = [{"Update": ledger._outcome_update(r, a)} for r, a in results]
+    updates = [{"Update": ledger._outcome_update(r, a, {})} for r, a in results]
     old_way = cpu_seconds(lambda: [client.update_item(**u["Update"]) for u in updates]) / len(results) * 1000
     return [
         Figure(

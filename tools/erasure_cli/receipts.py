@@ -1,6 +1,6 @@
 """status and watch: a request's receipt (GET /v1/deletions/{id}) as a table, or as its JSON.
 
-A receipt (erasure/ledger.py `receipt`) has the overall status and verification, whether it is
+A receipt (erasure/receipt.py) has the overall status and verification, whether it is
 final, its statutory due_by, and per targeted vendor one outcome per identifier (its type and
 keyed hash, never its value) with its verification, the pairs still awaited, the vendors skipped
 with why, and the field errors of a rejected request.
@@ -96,7 +96,7 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
                 str(o.get("id_hash") or "")[:ID_HASH_SHOWN],
                 Text(str(o.get("outcome")), _outcome_style(o.get("outcome"))),
                 Text(o.get("reason") or ""),
-                str(o.get("last_http_status") or "-"),
+                str(o.get("http_status") or "-"),
                 str(o.get("attempts", 0)),
                 o.get("completed_at") or "-",
                 Text.assemble(

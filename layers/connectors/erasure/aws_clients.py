@@ -11,19 +11,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from erasure.errors import FanOutFailed
+
 SQS_BATCH = 10  # SendMessageBatch's most entries a call
 # SendMessageBatch's most payload a call, all bodies together: 256 KiB (a queue may allow 1 MiB
 # now, but not one made with the old default). Measured in UTF-8 bytes, as SQS measures it.
 SQS_BATCH_BYTES = 256 * 1024
-
-
-class FanOutFailed(RuntimeError):
-    """A vendor queue did not accept the messages; the requests are recorded: resubmit them
-    under the same request_ids and only what is missing is sent."""
-
-    def __init__(self, reason: str, request_ids: list[str] | None = None):
-        super().__init__(reason)
-        self.request_ids = request_ids or []
 
 
 # Our requests are built by code, not typed by people: botocore's check of every parameter

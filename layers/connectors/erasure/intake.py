@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from erasure.aws_clients import SQS_BATCH, FanOutFailed
-from erasure.ledger import ConflictingRequest, Ledger, StoredRequest, content_fingerprint
+from erasure.aws_clients import SQS_BATCH
+from erasure.errors import ConflictingRequest, FanOutFailed
+from erasure.ledger import RequestBook, StoredRequest, content_fingerprint
 from erasure.observability import CORRELATION_ID, logger
 from erasure.request import DeletionRequest
 from erasure.vendors import CONNECTORS
@@ -60,7 +61,7 @@ Submitted = dict[str, Any] | ConflictingRequest | NotSent
 
 
 class Intake:
-    def __init__(self, routing: Routing, ledger: Ledger, send_batch: SendBatch):
+    def __init__(self, routing: Routing, ledger: RequestBook, send_batch: SendBatch):
         self.routing = routing
         self.ledger = ledger
         self.send_batch = send_batch

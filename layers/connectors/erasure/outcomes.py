@@ -136,7 +136,7 @@ def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) 
         "reason": verdict.reason,
         "http_status": verdict.http_status,
         "retry_after": verdict.retry_after,
-        "attempted_at": result.attempted_at,
+        "last_attempt_at": result.attempted_at,
         "verification": None if result.verification is None else str(result.verification),
     }
 

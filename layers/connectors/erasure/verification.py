@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from erasure.aws_clients import MAX_SQS_DELAY_S, QueueVisibility
 from erasure.config import VerificationSettings
-from erasure.ledger import Ledger
+from erasure.ledger import OutcomeBook
 from erasure.observability import CORRELATION_ID, logger
 from erasure.outcomes import (
     TO_VERIFY,
@@ -134,7 +134,7 @@ class Verifier:
     """One vendor function's verification: it schedules the first checks of new results, and
     makes the checks that are due."""
 
-    def __init__(self, relay: Relay, ledger: Ledger | None, queue: QueueVisibility):
+    def __init__(self, relay: Relay, ledger: OutcomeBook | None, queue: QueueVisibility):
         self.relay = relay
         self.ledger = ledger
         self.queue = queue

@@ -9,8 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from erasure.aws_clients import FanOutFailed
-from erasure.ledger import ConflictingRequest
+from erasure.errors import ConflictingRequest, FanOutFailed
 from erasure.observability import logger
 from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.request import FieldError, Identifier, InvalidRequest, json_document

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -14,10 +15,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import sqs_batch_sender
 from erasure.config import load_hash_key, queue_urls
+from erasure.errors import ConflictingRequest
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import delivery_id, entry_point, read_request
 from erasure.intake import SENDERS, Intake, NotSent, Routing, Submitted
-from erasure.ledger import ConflictingRequest, Ledger
+from erasure.ledger import RequestBook
 from erasure.observability import IdentifierHasher, correlated, logger, metrics
 from erasure.request import (
     DeletionRequest,
@@ -42,7 +44,7 @@ KNOWN_VENDORS = frozenset(CONNECTORS)
 
 def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
     hasher = IdentifierHasher(load_hash_key(env))
-    ledger = Ledger.from_env(env, hasher)
+    ledger = RequestBook.from_env(env, hasher)
     intake = Intake(Routing(queue_urls(list(CONNECTORS), env)), ledger, sqs_batch_sender(in_flight=SENDERS))
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     app = APIGatewayRestResolver()
@@ -53,7 +55,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         event = app.current_event
         body = http_answers.request_body(event)
         if isinstance(body, dict) and "requests" in body:
-            return submit_bulk(body)
+            return submit_bulk(intake, body)
         key = (event.headers or {}).get("idempotency-key")
         if key and isinstance(body, dict) and body.get("request_id") not in (None, key):
             raise InvalidRequest([FieldError("request_id", "differs from the Idempotency-Key header")])
@@ -61,74 +63,83 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         return http_answers.json_response(202, intake.submit(request))
 
-    def submit_bulk(body: dict) -> Response:
-        requests = body["requests"]
-        if set(body) != {"requests"}:
-            raise InvalidRequest(unknown_fields(body, {"requests"}))
-        if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK_REQUESTS:
-            raise InvalidRequest(
-                [FieldError("requests", f"must be a list of 1 to {MAX_BULK_REQUESTS} requests")]
-            )
-        started = time.monotonic()
-        answers: list[dict[str, Any]] = [{"index": index} for index in range(len(requests))]
-        valid = []
-        for index, item in enumerate(requests):
-            try:
-                valid.append((index, parse(item, known_vendors=KNOWN_VENDORS)))
-            except InvalidRequest as invalid:
-                stated = request_id_or_none(item)
-                answers[index].update(
-                    status=400,
-                    errors=[e.as_dict() for e in invalid.errors],
-                    **({"request_id": stated} if stated else {}),
-                )
-        # In chunks, so that a bulk API Gateway would cut off at 29 s answers instead: what was
-        # accepted as accepted, what was not yet begun as 503 "resubmit" (never the reverse).
-        slowest_chunk = 0.0
-        for start in range(0, len(valid), BULK_CHUNK):
-            chunk = valid[start : start + BULK_CHUNK]
-            chunk_started = time.monotonic()
-            if chunk_started - started + 2 * slowest_chunk > BULK_ANSWER_WITHIN_S:
-                for index, request in chunk:
-                    answers[index].update(http_answers.bulk_item_not_sent(request.request_id, NOT_BEGUN))
-                continue
-            for (index, request), answer in zip(chunk, submit_chunk([r for _, r in chunk]), strict=True):
-                answers[index].update(http_answers.bulk_item(request.request_id, answer))
-            slowest_chunk = max(slowest_chunk, time.monotonic() - chunk_started)
-        return http_answers.bulk_response(answers)
-
-    def submit_chunk(requests: list[DeletionRequest]) -> list[Submitted]:
-        """Each request's answer; a chunk that fails as a whole (the ledger unreachable, say)
-        answers each of its requests "not sent, resubmit", and the bulk goes on."""
-        try:
-            return intake.submit_many(requests)
-        except Exception as error:
-            request_ids = [r.request_id for r in requests]
-            logger.exception("bulk chunk not submitted", extra={"request_ids": request_ids})
-            return [NotSent(r.request_id, f"not recorded ({type(error).__name__})") for r in requests]
-
-    def record_handler(record: SQSRecord) -> None:
-        try:
-            request = read_request(record, KNOWN_VENDORS)
-        except InvalidRequest as invalid:
-            # Kept in the ledger with its reasons; retrying cannot fix it, so it is not retried.
-            request_id = _stated_request_id(record) or delivery_id(record)
-            with correlated(request_id):
-                ledger.reject(request_id, invalid.errors)
-                logger.warning("intake message rejected")
-            metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
-            return
-        with correlated(request.request_id):
-            try:
-                intake.submit(request)
-            except ConflictingRequest:
-                logger.warning("request_id reused for a different request")
-                metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
-
     def handle_sqs(event: dict, context: Any) -> dict:
-        return process_partial_response(event, record_handler, processor, context)
+        return process_partial_response(event, partial(take_message, intake, ledger), processor, context)
 
     return entry_point(handle_sqs, app)
+
+
+def submit_bulk(intake: Intake, body: dict) -> Response:
+    """Every request of a bulk answered with its index: 202, 400, 409 or 503 "resubmit"."""
+    started = time.monotonic()
+    answers, valid = _read_bulk(body)
+    # In chunks, so that a bulk API Gateway would cut off at 29 s answers instead: what was
+    # accepted as accepted, what was not yet begun as 503 "resubmit" (never the reverse).
+    slowest_chunk = 0.0
+    for start in range(0, len(valid), BULK_CHUNK):
+        chunk = valid[start : start + BULK_CHUNK]
+        chunk_started = time.monotonic()
+        if chunk_started - started + 2 * slowest_chunk > BULK_ANSWER_WITHIN_S:
+            for index, request in chunk:
+                answers[index].update(http_answers.bulk_item_not_sent(request.request_id, NOT_BEGUN))
+            continue
+        for (index, request), answer in zip(chunk, _submit_chunk(intake, [r for _, r in chunk]), strict=True):
+            answers[index].update(http_answers.bulk_item(request.request_id, answer))
+        slowest_chunk = max(slowest_chunk, time.monotonic() - chunk_started)
+    return http_answers.bulk_response(answers)
+
+
+def _read_bulk(body: dict) -> tuple[list[dict[str, Any]], list[tuple[int, DeletionRequest]]]:
+    """(an answer per request, 400s filled in; the valid requests with their index)."""
+    requests = body["requests"]
+    if set(body) != {"requests"}:
+        raise InvalidRequest(unknown_fields(body, {"requests"}))
+    if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BULK_REQUESTS:
+        raise InvalidRequest([FieldError("requests", f"must be a list of 1 to {MAX_BULK_REQUESTS} requests")])
+    answers: list[dict[str, Any]] = [{"index": index} for index in range(len(requests))]
+    valid = []
+    for index, item in enumerate(requests):
+        try:
+            valid.append((index, parse(item, known_vendors=KNOWN_VENDORS)))
+        except InvalidRequest as invalid:
+            stated = request_id_or_none(item)
+            answers[index].update(
+                status=400,
+                errors=[e.as_dict() for e in invalid.errors],
+                **({"request_id": stated} if stated else {}),
+            )
+    return answers, valid
+
+
+def _submit_chunk(intake: Intake, requests: list[DeletionRequest]) -> list[Submitted]:
+    """Each request's answer; a chunk that fails as a whole (the ledger unreachable, say) answers
+    each of its requests "not sent, resubmit", and the bulk goes on."""
+    try:
+        return intake.submit_many(requests)
+    except Exception as error:
+        request_ids = [r.request_id for r in requests]
+        logger.exception("bulk chunk not submitted", extra={"request_ids": request_ids})
+        return [NotSent(r.request_id, f"not recorded ({type(error).__name__})") for r in requests]
+
+
+def take_message(intake: Intake, ledger: RequestBook, record: SQSRecord) -> None:
+    """One intake queue message: submitted, or recorded rejected with its reasons (retrying
+    cannot fix it); a conflicting request_id is counted, not retried."""
+    try:
+        request = read_request(record, KNOWN_VENDORS)
+    except InvalidRequest as invalid:
+        request_id = _stated_request_id(record) or delivery_id(record)
+        with correlated(request_id):
+            ledger.reject(request_id, invalid.errors)
+            logger.warning("intake message rejected")
+        metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
+        return
+    with correlated(request.request_id):
+        try:
+            intake.submit(request)
+        except ConflictingRequest:
+            logger.warning("request_id reused for a different request")
+            metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
 
 
 def _stated_request_id(record: SQSRecord) -> str | None:

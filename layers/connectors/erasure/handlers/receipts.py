@@ -30,9 +30,9 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from erasure.aws_clients import eventbridge_client
 from erasure.config import deadline_margin_days
 from erasure.handlers.events import is_record_batch
-from erasure.ledger import Ledger
+from erasure.ledger import ReceiptBook
 from erasure.observability import CORRELATION_ID, logger, metrics
-from erasure.request import utc_timestamp
+from erasure.times import instant, utc_timestamp
 
 STATUS_EVENT_SOURCE = "erasure-relay"
 STATUS_EVENT_TYPE = "Erasure request status changed"
@@ -45,31 +45,36 @@ class NotPublished(Exception):
     """Raised for a stream record whose request's change could not be published (retried)."""
 
 
-def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict | None]:
-    ledger = Ledger.from_env(env, None)
-    events = eventbridge_client()
-    margin = timedelta(days=deadline_margin_days(env))
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+class StatusPublisher:
+    """The receipts function's work: publish what changed (from the stream), and the hourly watch."""
 
-    def publish_changes(request_ids: list[str]) -> tuple[set[str], set[str]]:
+    def __init__(self, env: Mapping[str, str]):
+        self.ledger = ReceiptBook.from_env(env)
+        self.events = eventbridge_client()
+        self.margin = timedelta(days=deadline_margin_days(env))
+        self.processor = BatchProcessor(
+            event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+        )
+
+    def publish_changes(self, request_ids: list[str]) -> tuple[set[str], set[str]]:
         """Publish each request's change, if any: (the request_ids whose change is not published,
         those published final, which leave the deadline index)."""
         changes = []
         for request_id in request_ids:
-            change = ledger.status_change(request_id)
+            change = self.ledger.status_change(request_id)
             if change:
                 changes.append((request_id, *change))
         failed: set[str] = set()
         final: set[str] = set()
         for start in range(0, len(changes), PUT_EVENTS_MAX):
             chunk = changes[start : start + PUT_EVENTS_MAX]
-            answer = events.put_events(Entries=[_status_event(*change) for change in chunk])
+            answer = self.events.put_events(Entries=[_status_event(*change) for change in chunk])
             for (request_id, state, previous), entry in zip(chunk, answer["Entries"], strict=True):
                 if entry.get("ErrorCode"):
                     failed.add(request_id)
                     continue
                 # Noted after it is published: a change is published at least once, never lost.
-                if ledger.mark_published(request_id, state, previous) and state["final"]:
+                if self.ledger.mark_published(request_id, state, previous) and state["final"]:
                     final.add(request_id)
                 logger.info(
                     "status published",
@@ -77,14 +82,14 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
                 )
         return failed, final
 
-    def handle_stream(event: dict, context: Any) -> dict:
+    def handle_stream(self, event: dict, context: Any) -> dict:
         records = [DynamoDBRecord(r) for r in event["Records"]]
         # An item TTL removes (REMOVE) changes no state worth telling: the receipt is expiring.
         request_ids = sorted(
             {_request_id(r) for r in records if r.raw_event.get("eventName") != "REMOVE"} - {None}
         )
         try:
-            failed, _ = publish_changes(request_ids)
+            failed, _ = self.publish_changes(request_ids)
         except Exception as error:  # the ledger or EventBridge unreachable: the batch comes again
             logger.exception("status changes not published", extra={"request_ids": request_ids})
             failed = set(request_ids)
@@ -96,14 +101,14 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
             if _request_id(record) in failed:
                 raise NotPublished(reason)
 
-        return process_partial_response(event, record_handler, processor, context)
+        return process_partial_response(event, record_handler, self.processor, context)
 
-    def watch_deadlines(context: Any) -> None:
+    def watch_deadlines(self, context: Any) -> None:
         """Re-read every open request, most urgent first, within the invocation's time: a change
         the stream never published (its batch ran out of retries) is published now, and a request
         found final leaves the deadline index, so the alarm counts only what is really open."""
         now = datetime.now(UTC)
-        open_requests = ledger.open_due_by(utc_timestamp(datetime.max.replace(tzinfo=UTC)))
+        open_requests = self.ledger.open_due_by(utc_timestamp(datetime.max.replace(tzinfo=UTC)))
         deadline = time.monotonic() + _watch_budget_s(context)
         reread, closed = 0, set()
         for start in range(0, len(open_requests), PUT_EVENTS_MAX):
@@ -111,14 +116,15 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
                 break
             chunk = [request_id for request_id, _ in open_requests[start : start + PUT_EVENTS_MAX]]
             try:
-                _, final = publish_changes(chunk)
+                _, final = self.publish_changes(chunk)
             except Exception:  # EventBridge or the ledger unreachable: the next hour tries again
                 logger.exception("open requests not re-read", extra={"request_ids": chunk})
                 break
             reread += len(chunk)
             closed |= final
-        still_open = [(r, _instant(due_by)) for r, due_by in open_requests if r not in closed]
-        due = [(r, due_by) for r, due_by in still_open if due_by <= now + margin]
+        # A due_by that cannot be read (never written so) counts as due now: the alarm says so.
+        still_open = [(r, instant(due_by) or now) for r, due_by in open_requests if r not in closed]
+        due = [(r, due_by) for r, due_by in still_open if due_by <= now + self.margin]
         overdue = [request_id for request_id, due_by in due if due_by < now]
         # By service alone, as DeadlineAlarm watches it.
         for name, count in ((NEAR_DEADLINE_METRIC, len(due)), ("requests_overdue", len(overdue))):
@@ -131,13 +137,17 @@ def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any]
                 extra={"request_ids": sorted(r for r, _ in due)[:100], "overdue": sorted(overdue)[:100]},
             )
 
+
+def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict | None]:
+    publisher = StatusPublisher(env)
+
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: Any, context: Any) -> dict | None:
         if is_record_batch(event, "eventID"):
-            return handle_stream(event, context)
+            return publisher.handle_stream(event, context)
         if isinstance(event, dict) and event.get("source") == "aws.events":
-            watch_deadlines(context)
+            publisher.watch_deadlines(context)
             return None
         logger.warning("invocation is neither a DynamoDB stream batch nor a schedule")
         return None
@@ -158,10 +168,6 @@ def _watch_budget_s(context: Any) -> float:
     """The time the watch may spend re-reading: its invocation's, less a margin to report."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return max(1.0, (remaining() / 1000 if remaining else WATCH_BUDGET_S) - 10)
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _status_event(request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:

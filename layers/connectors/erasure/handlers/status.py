@@ -12,13 +12,13 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from erasure.handlers import http_answers
-from erasure.ledger import Ledger
+from erasure.ledger import ReceiptBook
 from erasure.observability import logger
 from erasure.request import is_request_id
 
 
 def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
-    ledger = Ledger.from_env(env, None)
+    ledger = ReceiptBook.from_env(env)
     app = APIGatewayRestResolver()
     # An id the route's pattern cannot match (quotes, control characters, ...) names no request.
     app.not_found(http_answers.no_such_request)
@@ -33,7 +33,7 @@ def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         receipt = ledger.receipt(request_id)
         if receipt is None:
             return http_answers.no_such_request()
-        return http_answers.json_response(200, receipt)
+        return http_answers.json_response(200, receipt.as_json())
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: Any, context: Any) -> dict:

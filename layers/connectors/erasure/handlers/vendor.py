@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
 from erasure.config import load_hash_key, load_vendor_settings, vendor_credentials
+from erasure.errors import ConflictingRequest
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import (
     RetryScheduler,
@@ -34,7 +35,7 @@ from erasure.handlers.sqs import (
     request_defaults,
     was_delivered_before,
 )
-from erasure.ledger import Admission, ConflictingRequest, Ledger
+from erasure.ledger import Admission, Claims, LedgerTable, OutcomeBook
 from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
@@ -69,7 +70,9 @@ class VendorFunction:
         self.hasher = IdentifierHasher(load_hash_key(env))
         self.relay = Relay(self.connector, load_vendor_settings(self.connector, env), self.hasher)
         # Without a ledger (a function used on its own) outcomes are only logged and answered.
-        self.ledger = Ledger.from_env(env, self.hasher) if env.get("LEDGER_TABLE") else None
+        table = LedgerTable.from_env(env) if env.get("LEDGER_TABLE") else None
+        self.claims = Claims(table, self.hasher) if table else None
+        self.ledger = OutcomeBook(table, self.hasher) if table else None
         self.queue = QueueVisibility()
         self.verifier = Verifier(self.relay, self.ledger, self.queue)
         self.scheduler = RetryScheduler(self.queue)
@@ -78,7 +81,7 @@ class VendorFunction:
         self, requests: list[DeletionRequest], remaining_ms, delivered_before: frozenset[str] = frozenset()
     ) -> Relayed:
         """Admit the requests (one id, one request), then relay those admitted."""
-        admission = self.ledger.admit(requests) if self.ledger and requests else None
+        admission = self.claims.admit(requests) if self.claims and requests else None
         admitted = [r for n, r in enumerate(requests) if not admission or not admission.conflicting[n]]
         served = [
             (r.request_id, i)

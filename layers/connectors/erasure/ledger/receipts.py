@@ -1,0 +1,78 @@
+"""The readers' part of the ledger: a request's receipt (built by erasure.receipt), its state as
+last published, and the deadline index of requests not yet final."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, Book, encode
+from erasure.receipt import Receipt, build_receipt
+
+
+class ReceiptBook(Book):
+    def receipt(self, request_id: str) -> Receipt | None:
+        """The auditor's receipt: overall status and every vendor's outcome per identifier."""
+        return build_receipt(request_id, self._items(request_id))
+
+    def status_change(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """(the request's overall state, the state last published) when they differ, else None.
+        Only requests taken by intake (with a REQUEST item) are published: a vendor route's own
+        deletions have none."""
+        items = self._items(request_id)
+        request = next((i for i in items if i["item"] == REQUEST_ITEM), None)
+        receipt = build_receipt(request_id, items)
+        if receipt is None or request is None:
+            return None
+        state = receipt.state()
+        published = json.loads(request["published"]) if request.get("published") else None
+        return None if published == state else (state, published)
+
+    def mark_published(self, request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+        """Note `state` as published (a final request leaves the deadline index); False when
+        another writer published a change since `previous` (it publishes its own)."""
+        # Kept as its JSON text: a condition compares a string exactly, whatever map it was.
+        condition = "attribute_exists(request_id) AND " + (
+            "attribute_not_exists(published)" if previous is None else "published = :previous"
+        )
+        values = {
+            ":state": _state_text(state),
+            **({} if previous is None else {":previous": _state_text(previous)}),
+        }
+        try:
+            self.table.db.update_item(
+                TableName=self.table.name,
+                Key=encode({"request_id": request_id, "item": REQUEST_ITEM}),
+                UpdateExpression="SET published = :state"
+                + (f" REMOVE {DEADLINE_WATCH}" if state["final"] else ""),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=encode(values),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def open_due_by(self, limit: str) -> list[tuple[str, str]]:
+        """(request_id, due_by) of every request not yet final that is due by `limit` (ISO UTC),
+        earliest first."""
+        found = self.table.query(
+            IndexName=DEADLINE_INDEX,
+            KeyConditionExpression=f"{DEADLINE_WATCH} = :open AND due_by <= :limit",
+            ExpressionAttributeValues=encode({":open": OPEN, ":limit": limit}),
+        )
+        return [(item["request_id"], item["due_by"]) for item in found]
+
+    def _items(self, request_id: str) -> list[dict[str, Any]]:
+        return self.table.query(
+            KeyConditionExpression="request_id = :request_id",
+            ExpressionAttributeValues={":request_id": {"S": request_id}},
+            ConsistentRead=True,
+        )
+
+
+def _state_text(state: dict[str, Any]) -> str:
+    return json.dumps(state, sort_keys=True)
