@@ -32,9 +32,10 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-lint: $(VENV)/.installed  ## ruff check and format
+lint: $(VENV)/.installed  ## ruff check and format, mypy over the layer
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed  ## cfn-lint, checkov, sam validate --lint, sam build
 	$(VENV)/bin/cfn-lint template.yaml
@@ -46,7 +47,7 @@ template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed  
 unit: $(VENV)/.installed  ## pytest only
 	$(PY) -m pytest
 
-# Everything CI checks: lint, template checks (checkov included) and a real `sam build`, then the
+# Everything CI checks: lint (ruff, mypy), template checks (checkov included) and a real `sam build`, then the
 # whole test suite.
 test: lint template unit  ## everything CI runs: lint, template, unit
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from erasure.config import ConfigError, verification_settings
+from erasure.config import ConfigError
 from erasure.vendors import CONNECTORS
+from erasure.vendors.settings import verification_settings
 
 
 @pytest.mark.parametrize("vendor", list(CONNECTORS))

@@ -104,7 +104,7 @@ def test_every_checkov_skip_says_why():
 
 @pytest.mark.parametrize("vendor", list(CONNECTORS))
 def test_no_verification_values_the_template_allows_fail_the_cold_start(vendor):
-    from erasure.config import verification_settings
+    from erasure.vendors.settings import verification_settings
 
     highest = {
         "VERIFY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",

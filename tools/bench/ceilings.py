@@ -9,11 +9,11 @@ import threading
 import time
 from dataclasses import replace
 
-from erasure.config import invocation_rate, load_vendor_settings
 from erasure.observability import IdentifierHasher
 from erasure.relay import Relay
 from erasure.request import parse
 from erasure.vendors import CONNECTORS
+from erasure.vendors.settings import invocation_rate, load_vendor_settings
 from tools.bench.report import Figure
 from tools.vendor_sandbox import VendorSandbox
 

@@ -7,11 +7,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from erasure.config import VendorSettings, invocation_rate
+from erasure.config import VendorSettings
 from erasure.observability import IdentifierHasher
 from erasure.relay import Relay
 from erasure.request import parse
 from erasure.vendors import CONNECTORS
+from erasure.vendors.settings import invocation_rate
 from tools.bench.cpu import KEY, example_value, operation_kind
 from tools.vendor_sandbox import VendorSandbox
 

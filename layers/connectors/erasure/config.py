@@ -10,10 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from erasure.vendors.base import Call, Connector
+from typing import Any
 
 SecretReader = Callable[[str], Any]
 # Of a vendor's documented per-minute limit, the share the relay's queue traffic may use.
@@ -63,69 +60,8 @@ def read_json_secret(secret_id: str) -> Any:
     return get_secret(secret_id, transform="json", max_age=SECRET_MAX_AGE_S)
 
 
-def vendor_credentials(
-    connector: Connector, env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret
-) -> dict[str, str]:
-    """The connector's credentials, from the secret its <VENDOR>_SECRET_ID names."""
-    return _secret_fields(env, connector.secret_variable, connector.credential_fields, read_secret)
-
-
-def load_vendor_settings(
-    connector: Connector, env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret
-) -> VendorSettings:
-    prefix = connector.name.upper()
-    return VendorSettings(
-        base_url=connector.base_url(env),
-        credentials=vendor_credentials(connector, env, read_secret),
-        concurrency=_number(env, f"{prefix}_CONCURRENCY", connector.default_concurrency, int),
-        rates={call.key: invocation_rate(connector, call, env) for call in connector.calls},
-        connect_timeout=_number(env, "HTTP_CONNECT_TIMEOUT", 3.05, float),
-        read_timeout=_number(env, "HTTP_READ_TIMEOUT", 10.0, float),
-        options=connector.options(env),
-        verification=verification_settings(connector, env),
-    )
-
-
-def verification_settings(connector: Connector, env: Mapping[str, str]) -> VerificationSettings | None:
-    """VERIFY_QUEUE_URL (the function's own queue; unset: no verification), the first check's
-    delay <VENDOR>_VERIFY_AFTER_S (default: the vendor's documented consistency), VERIFY_BACKOFF_S
-    (900) and VERIFY_MAX_CHECKS (3)."""
-    queue_url = env.get("VERIFY_QUEUE_URL", "").strip()
-    if not queue_url:
-        return None
-    after = f"{connector.name.upper()}_VERIFY_AFTER_S"
-    settings = VerificationSettings(
-        queue_url=queue_url,
-        after_s=_number(env, after, connector.verify_after_s, int, allow_zero=True),
-        backoff_s=_number(env, "VERIFY_BACKOFF_S", 900, int, allow_zero=True),
-        max_checks=_number(env, "VERIFY_MAX_CHECKS", 3, int),
-    )
-    # A check waits in its message, hidden 12 h a receive: past a week it would reach the
-    # queue's maxReceiveCount (20) before it is due.
-    if settings.after_s > MAX_CHECK_WAIT_S:
-        raise ConfigError(f"{after} must be at most {MAX_CHECK_WAIT_S} (a week)")
-    if settings.backoff_s * 2 ** max(0, settings.max_checks - 2) > MAX_CHECK_WAIT_S:
-        raise ConfigError(
-            f"VERIFY_BACKOFF_S, doubled for each of VERIFY_MAX_CHECKS, must stay within {MAX_CHECK_WAIT_S}"
-        )
-    return settings
-
-
-def invocation_rate(connector: Connector, operation: Call, env: Mapping[str, str] = os.environ) -> float:
-    """One invocation's calls a minute for an operation: the vendor's limit for the account
-    (<VENDOR>_<OP>_LIMIT_PER_MINUTE, default the documented one) times the share the relay may
-    use (<VENDOR>_<OP>_RATE_SHARE), split between the most invocations that can run at once,
-    from the queue and the API route together (the function's reserved concurrency)."""
-    prefix = f"{connector.name}_{operation.key}".upper()
-    limit = _number(env, f"{prefix}_LIMIT_PER_MINUTE", operation.requests_per_minute, float, allow_zero=True)
-    share = _number(env, f"{prefix}_RATE_SHARE", operation.rate_share, float)
-    if share > 1:
-        raise ConfigError(f"{prefix}_RATE_SHARE must be a fraction of the limit, at most 1")
-    return limit * share / connector.max_invocations
-
-
 def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader = read_json_secret) -> bytes:
-    fields = _secret_fields(env, "HASH_KEY_SECRET_ID", ("key",), read_secret)
+    fields = secret_fields(env, "HASH_KEY_SECRET_ID", ("key",), read_secret)
     key = fields["key"].encode()
     if len(key) < 32:
         raise ConfigError("the secret named by HASH_KEY_SECRET_ID: 'key' must be at least 32 characters")
@@ -149,12 +85,12 @@ def ledger_ttl_days(env: Mapping[str, str] = os.environ) -> int:
 def ledger_writers(env: Mapping[str, str] = os.environ) -> int:
     """LEDGER_WRITERS: ledger transactions in flight at once (1 against moto, which is not
     thread-safe)."""
-    return _number(env, "LEDGER_WRITERS", 8, int)
+    return number_setting(env, "LEDGER_WRITERS", 8, int)
 
 
 def deadline_margin_days(env: Mapping[str, str] = os.environ) -> float:
     """DEADLINE_MARGIN_DAYS: how long before its due_by a request not yet final raises the alarm."""
-    return _number(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
+    return number_setting(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
 
 
 def queue_urls(vendors: list[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -196,7 +132,7 @@ def url_or_named_host(
     return f"https://{by_name[name.lower()]}"
 
 
-def _secret_fields(
+def secret_fields(
     env: Mapping[str, str], variable: str, fields: tuple[str, ...], read_secret: SecretReader
 ) -> dict[str, str]:
     secret_id = env.get(variable, "").strip()
@@ -216,7 +152,7 @@ def _secret_fields(
     return {f: value[f].strip() for f in fields}
 
 
-def _number(
+def number_setting(
     env: Mapping[str, str], variable: str, default: float, kind: type, allow_zero: bool = False
 ) -> Any:
     raw = env.get(variable, "").strip()

@@ -46,6 +46,11 @@ class Verification(StrEnum):
     STILL_PRESENT = "still_present"  # found after the last check (the deletion was sent again)
     UNVERIFIABLE = "unverifiable"  # no lookup can tell, or its answer is ambiguous: the reason says
 
+    @property
+    def is_final(self) -> bool:
+        """A lookup's finding is an answer (a lookup to try again is a retryable Outcome)."""
+        return True
+
 
 @dataclass(frozen=True)
 class Evidence:

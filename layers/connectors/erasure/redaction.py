@@ -94,7 +94,7 @@ class Redactor:
         self.redacted: dict[str, str] = {}
 
     def __call__(self, verdict: Verdict) -> Verdict:
-        return replace(verdict, reason=self.text(verdict.reason)) if verdict.reason else verdict
+        return replace(verdict, reason=self.text(verdict.reason) or "") if verdict.reason else verdict
 
     def text(self, text: str | None) -> str | None:
         """A vendor's text as it may be kept: any identifier it quotes cut out."""

@@ -83,7 +83,9 @@ class Relay:
                         )
                     )
                 else:
-                    _ask(askers, connector.operation_for(request.action), index, Target(request, identifier))
+                    operation = connector.operation_for(request.action)
+                    assert operation is not None  # skip_reason skips an action the vendor has no call for
+                    _ask(askers, operation, index, Target(request, identifier))
         return self._send_all(askers, results, remaining_ms, prior, sent_before)
 
     def look_up(
@@ -92,10 +94,13 @@ class Relay:
         """The vendor's lookup of every identifier of each request (all must be ones its lookup
         serves): one list of results per request, whose verdicts are Verifications, or retryable
         Outcomes for lookups to try again."""
+        lookup = self.connector.lookup
+        if lookup is None:
+            raise ValueError(f"{self.connector.name} has no lookup")
         askers: dict[tuple, list[tuple[int, Target]]] = {}
         for index, request in enumerate(requests):
             for identifier in request.identifiers:
-                _ask(askers, self.connector.lookup, index, Target(request, identifier))
+                _ask(askers, lookup, index, Target(request, identifier))
         return self._send_all(askers, [[] for _ in requests], remaining_ms, {}, frozenset())
 
     def _send_all(self, askers, results, remaining_ms, prior, sent_before) -> list[list[IdentifierResult]]:
@@ -161,7 +166,7 @@ class _BatchSender:
         gate = relay.gates.get(operation.key)
         if gate and not gate.wait(self._latest_start()):
             return [(OUT_OF_TIME, None)] * len(targets)
-        attempted_at = utc_timestamp()
+        attempted_at: str | None = utc_timestamp()
         request = operation.build(targets, settings)
         http_status, duration_ms = None, 0.0
         if operation.max_body_bytes and len(request.body) > operation.max_body_bytes:

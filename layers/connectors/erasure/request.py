@@ -197,7 +197,7 @@ def _request_id(body: dict, default: str | None, errors: list[FieldError]) -> st
     if problem:
         errors.append(FieldError("request_id", problem))
         return ""
-    return value
+    return str(value)
 
 
 def _request_id_problem(value: Any) -> str | None:

@@ -86,6 +86,7 @@ def read_check(body: Any, **defaults: Any) -> Check:
         errors += invalid.errors
     if errors:
         raise InvalidRequest(errors)
+    assert isinstance(number, int) and isinstance(due_at, int | float)  # checked above
     return Check(request, number, float(due_at))
 
 
@@ -98,7 +99,8 @@ def first_checks(
 ) -> tuple[list[list[IdentifierResult]], list[Check]]:
     """What a deletion's new results say of their verification (pending, or why nothing can
     check), and the first check of each request whose identifiers a lookup can show gone."""
-    marked, checks = [], []
+    marked: list[list[IdentifierResult]] = []
+    checks: list[Check] = []
     for request, request_results in zip(requests, results, strict=True):
         marked.append([])
         to_check = []
@@ -109,15 +111,17 @@ def first_checks(
             why_not = connector.unverifiable_reason(request.action, result.identifier)
             if why_not is None and settings is None:
                 why_not = "verification is not configured here (VERIFY_QUEUE_URL, LEDGER_TABLE)"
-            if why_not:
-                result = replace(result, verification=Verification.UNVERIFIABLE, verification_reason=why_not)
+            if why_not or settings is None:
+                result = replace(
+                    result, verification=Verification.UNVERIFIABLE, verification_reason=why_not or ""
+                )
             else:
                 result = replace(
                     result, verification=Verification.PENDING, verify_due_at=now + settings.after_s
                 )
                 to_check.append(result.identifier)
             marked[-1].append(result)
-        if to_check:
+        if to_check and settings:
             checks.append(Check(replace(request, identifiers=tuple(to_check)), 1, now + settings.after_s))
     return marked, checks
 
@@ -182,8 +186,8 @@ class Verifier:
         findings: list[CheckFinding] = []
         next_checks, retry = [], []
         found_last: dict[tuple, tuple[int, Check, IdentifierResult]] = {}  # once, if a check came twice
-        for index, (check, results, waiting) in enumerate(zip(due, looked_up, unrecorded, strict=True)):
-            retry.append([*waiting, *(r for r in results if not isinstance(r.verdict.outcome, Verification))])
+        for index, (check, results, not_yet) in enumerate(zip(due, looked_up, unrecorded, strict=True)):
+            retry.append([*not_yet, *(r for r in results if not isinstance(r.verdict.outcome, Verification))])
             found = [r for r in results if r.verdict.outcome is Verification.STILL_PRESENT]
             following = (
                 next_check(self.settings, check, [r.identifier for r in found], now) if found else None
@@ -250,7 +254,7 @@ class Verifier:
         return findings, to_retry
 
     def _send(self, checks: list[Check], now: float) -> None:
-        if checks:
+        if checks and self.settings:
             self.queue.send_delayed(self.settings.queue_url, [(c.message(), c.delay_s(now)) for c in checks])
 
 

@@ -42,7 +42,7 @@ NOT_BEGUN = "not begun within the time API Gateway allows a call"
 KNOWN_VENDORS = frozenset(CONNECTORS)
 
 
-def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
+def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any]]:
     hasher = IdentifierHasher(load_hash_key(env))
     ledger = RequestBook.from_env(env, hasher)
     intake = Intake(Routing(queue_urls(list(CONNECTORS), env)), ledger, sqs_batch_sender(in_flight=SENDERS))
@@ -63,7 +63,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         return http_answers.json_response(202, intake.submit(request))
 
-    def handle_sqs(event: dict, context: Any) -> dict:
+    def handle_sqs(event: dict, context: Any) -> Mapping[str, Any]:
         return process_partial_response(event, partial(take_message, intake, ledger), processor, context)
 
     return entry_point(handle_sqs, app)

@@ -82,12 +82,11 @@ class StatusPublisher:
                 )
         return failed, final
 
-    def handle_stream(self, event: dict, context: Any) -> dict:
+    def handle_stream(self, event: dict, context: Any) -> Mapping[str, Any]:
         records = [DynamoDBRecord(r) for r in event["Records"]]
         # An item TTL removes (REMOVE) changes no state worth telling: the receipt is expiring.
-        request_ids = sorted(
-            {_request_id(r) for r in records if r.raw_event.get("eventName") != "REMOVE"} - {None}
-        )
+        named = {_request_id(r) for r in records if r.raw_event.get("eventName") != "REMOVE"}
+        request_ids = sorted(request_id for request_id in named if request_id is not None)
         try:
             failed, _ = self.publish_changes(request_ids)
         except Exception as error:  # the ledger or EventBridge unreachable: the batch comes again
@@ -138,12 +137,12 @@ class StatusPublisher:
             )
 
 
-def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict | None]:
+def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any] | None]:
     publisher = StatusPublisher(env)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
-    def handler(event: Any, context: Any) -> dict | None:
+    def handler(event: Any, context: Any) -> Mapping[str, Any] | None:
         if is_record_batch(event, "eventID"):
             return publisher.handle_stream(event, context)
         if isinstance(event, dict) and event.get("source") == "aws.events":

@@ -5,9 +5,9 @@ scheduled at the vendor's wait, and the one dispatch between an SQS and an API G
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -33,14 +33,14 @@ MIN_THROTTLE_WAIT_SECONDS = 5
 
 
 def entry_point(
-    on_records: Callable[[dict, Any], dict], app: APIGatewayRestResolver
+    on_records: Callable[[dict, Any], Mapping[str, Any]], app: APIGatewayRestResolver
 ) -> Callable[[Any, Any], dict]:
     """The Lambda handler of a function fed by a queue and an API route: SQS batches go to
     `on_records`, API Gateway events to `app`, anything else gets a 400 answer."""
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
-    def handler(event: Any, context: Any) -> dict:
+    def handler(event: Any, context: Any) -> Mapping[str, Any]:
         if is_record_batch(event, "messageId"):
             return on_records(event, context)
         if isinstance(event, dict) and isinstance(event.get("httpMethod"), str):
@@ -56,10 +56,15 @@ def read_request(record: SQSRecord, known_vendors: frozenset[str] | None = None)
     return parse(json_document(record.get("body")), known_vendors=known_vendors, **request_defaults(record))
 
 
-def request_defaults(record: SQSRecord) -> dict[str, str | None]:
+class RequestDefaults(TypedDict):
+    default_request_id: str
+    default_requested_at: str | None
+
+
+def request_defaults(record: SQSRecord) -> RequestDefaults:
     """What a message stands for when its request leaves it out: its id for a missing request_id,
     its sending time for requested_at; both stay the same on redelivery."""
-    return {"default_request_id": delivery_id(record), "default_requested_at": _sent_at(record)}
+    return RequestDefaults(default_request_id=delivery_id(record), default_requested_at=_sent_at(record))
 
 
 def delivery_id(record: SQSRecord) -> str:
@@ -67,7 +72,7 @@ def delivery_id(record: SQSRecord) -> str:
     for a missing request_id, which must not change when the message comes back. An attribute
     that is not a valid request_id is ignored (it could never be one)."""
     value = _attribute(record, ORIGINAL_MESSAGE_ID)
-    return value if is_request_id(value) else record.message_id
+    return value if value is not None and is_request_id(value) else record.message_id
 
 
 def receive_count(record: SQSRecord) -> int:

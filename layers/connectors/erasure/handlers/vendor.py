@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
-from erasure.config import load_hash_key, load_vendor_settings, vendor_credentials
+from erasure.config import load_hash_key
 from erasure.errors import ConflictingRequest
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import (
@@ -41,6 +41,7 @@ from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, InvalidRequest, json_document, parse
 from erasure.vendors import CONNECTORS
+from erasure.vendors.settings import load_vendor_settings, vendor_credentials
 from erasure.verification import CHECK_FIELD, Check, Verifier, read_check
 
 # API Gateway answers 504 at 29 s, whatever the function's own timeout: the route's calls must
@@ -134,7 +135,9 @@ class VendorFunction:
         return marked
 
 
-def vendor_handler(vendor: str, env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
+def vendor_handler(
+    vendor: str, env: Mapping[str, str] = os.environ
+) -> Callable[[Any, Any], Mapping[str, Any]]:
     """Build the Lambda handler of one vendor function; runs once per cold start."""
     function = VendorFunction(vendor, env)
     metrics.set_default_dimensions(vendor=vendor)
@@ -182,10 +185,10 @@ class QueueBatch:
         self.lookups_to_retry: dict[str, list[IdentifierResult]] = {}
 
     @classmethod
-    def handler(cls, function: VendorFunction) -> Callable[[dict, Any], dict]:
+    def handler(cls, function: VendorFunction) -> Callable[[dict, Any], Mapping[str, Any]]:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-        def handle_sqs(event: dict, context: Any) -> dict:
+        def handle_sqs(event: dict, context: Any) -> Mapping[str, Any]:
             batch = cls(function, event, context)
             batch.relay_and_record()
             batch.check()

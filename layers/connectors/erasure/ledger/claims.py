@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from erasure.ledger.requests import content_fingerprint
-from erasure.ledger.table import CLAIM_ITEM, HEADS, REQUEST_ITEM, Book, encode
+from erasure.ledger.table import CLAIM_ITEM, HEADS, REQUEST_ITEM, KeyedBook, encode
 from erasure.request import DeletionRequest, utc_timestamp
 
 
@@ -25,16 +25,16 @@ class Head:
 
 @dataclass(frozen=True)
 class Admission:
-    """What the ledger says of a batch of requests before they are sent: the ids that name a
-    different request (refused), each request's expiry, and the ids already claimed before this
-    batch (an earlier call may have sent them)."""
+    """What the ledger says of a batch of requests before they are sent: per request, whether its
+    id names a different request (refused); each request's expiry; and the ids already claimed
+    before this batch (an earlier call may have sent them)."""
 
-    conflicting: frozenset[str]
+    conflicting: tuple[bool, ...]
     expiries: Mapping[str, int]
     seen_before: frozenset[str]
 
 
-class Claims(Book):
+class Claims(KeyedBook):
     def admit(self, requests: list[DeletionRequest]) -> Admission:
         """Before a vendor function sends anything: each request_id must name this request (the
         one intake recorded, or the one a vendor route or direct message claimed first); an id
@@ -56,7 +56,8 @@ class Claims(Book):
             for request_id, content in to_claim.items():
                 if request_id not in raced:
                     heads[request_id] = [(CLAIM_ITEM, Head(content, expiry))]
-        conflicting, first_content = [], {}
+        conflicting: list[bool] = []
+        first_content: dict[str, str] = {}
         for request, content in zip(requests, contents, strict=True):
             stated = first_content.setdefault(request.request_id, content)
             found = [head for _, head in heads.get(request.request_id, ())]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from erasure.errors import OutcomeNotRecorded
-from erasure.ledger.table import Book, encode, outcome_item
+from erasure.ledger.table import KeyedBook, encode, outcome_item
 from erasure.outcomes import (
     RETRYABLE,
     CheckFinding,
@@ -35,7 +35,7 @@ _PRIOR_FIELDS = (
 )
 
 
-class OutcomeBook(Book):
+class OutcomeBook(KeyedBook):
     def record(self, results: list[tuple[IdentifierResult, str]], expiries: Mapping[str, int]) -> None:
         """Write (outcome, attempt id) pairs, 100 a call, each expiring with its request
         (`expiries`). Idempotent: the same attempt is counted once, and a final outcome is never

@@ -4,15 +4,24 @@ last published, and the deadline index of requests not yet final."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, Book, encode
+from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, LedgerTable, encode
 from erasure.receipt import Receipt, build_receipt
 
 
-class ReceiptBook(Book):
+class ReceiptBook:
+    def __init__(self, table: LedgerTable):
+        self.table = table
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReceiptBook:
+        """The receipts of the ledger table the function's settings name (LEDGER_TABLE, ...)."""
+        return cls(LedgerTable.from_env(env))
+
     def receipt(self, request_id: str) -> Receipt | None:
         """The auditor's receipt: overall status and every vendor's outcome per identifier."""
         return build_receipt(request_id, self._items(request_id))

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from erasure.errors import ConflictingRequest
-from erasure.ledger.table import CLAIM_ITEM, DEADLINE_WATCH, OPEN, REQUEST_ITEM, Book, decode, encode
+from erasure.ledger.table import CLAIM_ITEM, DEADLINE_WATCH, OPEN, REQUEST_ITEM, KeyedBook, decode, encode
 from erasure.observability import IdentifierHasher
 from erasure.request import DeletionRequest, FieldError, utc_timestamp
 
@@ -34,7 +34,7 @@ class StoredRequest:
     fanned_out: frozenset[str]
 
 
-class RequestBook(Book):
+class RequestBook(KeyedBook):
     def open_requests(
         self, entries: list[tuple[DeletionRequest, dict[str, Any], str, dict[str, list]]]
     ) -> list[StoredRequest | ConflictingRequest]:

@@ -18,7 +18,7 @@ within days, not at once).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
@@ -65,7 +65,7 @@ class LedgerTable:
         """When the items of a request opened now expire (epoch seconds)."""
         return int(time.time()) + self.ttl_seconds
 
-    def write_all(self, writes: list[Write]) -> list[bool]:
+    def write_all(self, writes: Sequence[Write]) -> list[bool]:
         """Make the writes, 100 items a TransactWriteItems call, calls in parallel; per write,
         whether it was made (False: its condition refused it). A write is one transaction item,
         or a tuple of them made all or none. A call cancelled by one write's condition is made
@@ -114,7 +114,8 @@ class LedgerTable:
                 rounds.append([])
             rounds[seen].append(index)
         for indexes in rounds:
-            calls, size = [[]], 0
+            calls: list[list[int]] = [[]]
+            size = 0
             for index in indexes:  # at most TRANSACTION_MAX items a call, a group never split
                 if size + len(groups[index]) > TRANSACTION_MAX:
                     calls.append([])
@@ -207,14 +208,15 @@ def _in_parallel(work: Callable[[list[int]], None], writers: int, chunks: list[l
         list(pool.map(work, chunks))
 
 
-class Book:
-    """A part of the ledger over the shared table; `hasher` keys identifiers (None: a reader)."""
+class KeyedBook:
+    """A part of the ledger that writes about identifiers, over the shared table: `hasher` keys
+    them (only keyed hashes are stored)."""
 
-    def __init__(self, table: LedgerTable, hasher: IdentifierHasher | None = None):
+    def __init__(self, table: LedgerTable, hasher: IdentifierHasher):
         self.table = table
         self.hasher = hasher
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], hasher: IdentifierHasher | None = None) -> Self:
+    def from_env(cls, env: Mapping[str, str], hasher: IdentifierHasher) -> Self:
         """This part of the ledger the function's settings name (LEDGER_TABLE, ...)."""
         return cls(LedgerTable.from_env(env), hasher)

@@ -8,7 +8,14 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from erasure.config import RATE_HEADROOM, VendorSettings, sandbox_url, url_from_env, url_or_named_host
+from erasure.config import (
+    RATE_HEADROOM,
+    ConfigError,
+    VendorSettings,
+    sandbox_url,
+    url_from_env,
+    url_or_named_host,
+)
 from erasure.http_client import HttpAnswer, HttpRequest
 from erasure.outcomes import Verdict
 from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
@@ -142,7 +149,10 @@ class Connector:
         if self.host_variable:
             name = env.get(self.host_variable, "").strip()
             return url_or_named_host(env, self.url_variable, self.host_variable, self.hosts, name)
-        return url_from_env(env, self.url_variable, self.default_url)
+        url = url_from_env(env, self.url_variable, self.default_url)
+        if url is None:
+            raise ConfigError(f"{self.url_variable} is not set")
+        return url
 
     def options(self, env: Mapping[str, str]) -> Mapping[str, Any]:
         """Settings particular to this vendor, read once per cold start; ConfigError if bad."""

@@ -146,6 +146,7 @@ class ExportIds(Lookup):
         kind = targets[0].identifier.type
         # Only what tells whom a user is: the fewest fields that map users back to the ids asked.
         fields = ["braze_id", "external_id"] + (["user_aliases"] if kind is IdentifierType.USER_ALIAS else [])
+        body: dict[str, Any]
         if kind in EXPORT_LISTS:
             body = {EXPORT_LISTS[kind]: [_delete_entry(t.identifier, ()) for t in targets]}
         else:
