@@ -6,7 +6,7 @@ import time
 import pytest
 from werkzeug import Response
 
-from erasure.config import ConfigError
+from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
 from tests.helpers import CREDENTIALS, outcomes, request, respond
 

@@ -2,12 +2,13 @@
 stack sends it (`python -m tools.sam_local generate-event`)."""
 
 import json
+import os
 
 import boto3
 import pytest
 from werkzeug import Response
 
-from erasure.config import ConfigError
+from erasure.errors import ConfigError
 from tests.helpers import CREDENTIALS, SAMPLE_BODY, VENDORS, FakeContext, answer_success, event
 
 DFINERY = "/api/v1/identities/delete"
@@ -148,7 +149,7 @@ def test_a_missing_setting_fails_the_cold_start_naming_it(vendor_function, monke
 
 def test_a_malformed_secret_fails_the_cold_start_naming_its_fields(vendor_function):
     boto3.client("secretsmanager").put_secret_value(
-        SecretId="insider-credentials", SecretString='{"partner_name": "x"}'
+        SecretId=os.environ["INSIDER_SECRET_ID"], SecretString='{"partner_name": "x"}'
     )
     with pytest.raises(ConfigError, match=r"INSIDER_SECRET_ID lacks non-empty field.*request_token"):
         vendor_function("insider")
@@ -162,7 +163,7 @@ def test_a_rotated_credential_is_used_once_the_cached_secret_expires(vendor_func
     handler(api_event("dfinery", {"identity": {"external_id": "u1"}}), FakeContext())
     rotated = {"service_id": "svc-2", "access_token": "rotated-token"}
     boto3.client("secretsmanager").put_secret_value(
-        SecretId="dfinery-credentials", SecretString=json.dumps(rotated)
+        SecretId=os.environ["DFINERY_SECRET_ID"], SecretString=json.dumps(rotated)
     )
     parameters.clear_caches()  # what SECRET_MAX_AGE_S seconds do in a warm container
     handler(api_event("dfinery", {"identity": {"external_id": "u2"}}), FakeContext())

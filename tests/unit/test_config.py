@@ -2,7 +2,7 @@
 
 import pytest
 
-from erasure.config import ConfigError
+from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
 from erasure.vendors.settings import verification_settings
 

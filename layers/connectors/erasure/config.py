@@ -12,14 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from erasure.errors import ConfigError
+
 SecretReader = Callable[[str], Any]
 # Of a vendor's documented per-minute limit, the share the relay's queue traffic may use.
 RATE_HEADROOM = 0.9
 SANDBOX_URL_VARIABLE = "VENDOR_SANDBOX_URL"
-
-
-class ConfigError(RuntimeError):
-    """A missing or malformed setting; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,24 @@ class FanOutFailed(RuntimeError):
 class OutcomeNotRecorded(RuntimeError):
     """A final outcome was refused by the ledger while the stored one is not final: the record
     must be retried, or a vendor-confirmed deletion would be lost."""
+
+
+class ConfigError(RuntimeError):
+    """A missing or malformed setting; the message names it. It fails the cold start."""
+
+
+class TransportFailure(Exception):
+    """No HTTP answer from a vendor: timeout, refused or reset connection, protocol error."""
+
+    def __init__(self, kind: str, duration_ms: float):
+        super().__init__(kind)
+        self.kind = kind
+        self.duration_ms = duration_ms
+
+
+class RetryLater(Exception):
+    """Raised for a queue record whose identifiers must be tried again (reported to SQS)."""
+
+
+class NotPublished(Exception):
+    """Raised for a stream record whose request's change could not be published (retried)."""

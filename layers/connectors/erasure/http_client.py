@@ -12,6 +12,8 @@ from typing import Any
 
 import urllib3
 
+from erasure.errors import TransportFailure
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -36,15 +38,6 @@ class HttpAnswer:
             return json.loads(self.body)
         except (UnicodeDecodeError, ValueError):
             return None
-
-
-class TransportFailure(Exception):
-    """No HTTP answer: timeout, refused or reset connection, protocol error."""
-
-    def __init__(self, kind: str, duration_ms: float):
-        super().__init__(kind)
-        self.kind = kind
-        self.duration_ms = duration_ms
 
 
 def json_bytes(payload: Any) -> bytes:

@@ -18,7 +18,8 @@ from dataclasses import replace
 from aws_lambda_powertools.metrics import MetricUnit
 
 from erasure.config import VendorSettings
-from erasure.http_client import HttpClient, TransportFailure
+from erasure.errors import TransportFailure
+from erasure.http_client import HttpClient
 from erasure.observability import IdentifierHasher, logger, metrics
 from erasure.outcomes import Evidence, IdentifierResult, Outcome, PriorOutcome, Verdict, Verification
 from erasure.pacing import RateGate

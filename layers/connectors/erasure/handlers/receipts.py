@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from erasure.aws_clients import eventbridge_client
 from erasure.config import deadline_margin_days
+from erasure.errors import NotPublished
 from erasure.handlers.events import is_record_batch
 from erasure.ledger import ReceiptBook
 from erasure.observability import CORRELATION_ID, logger, metrics
@@ -39,10 +40,6 @@ STATUS_EVENT_TYPE = "Erasure request status changed"
 NEAR_DEADLINE_METRIC = "requests_near_deadline"
 PUT_EVENTS_MAX = 10  # PutEvents' most entries a call
 WATCH_BUDGET_S = 60.0  # without a Lambda context (the function's timeout, template.yaml)
-
-
-class NotPublished(Exception):
-    """Raised for a stream record whose request's change could not be published (retried)."""
 
 
 class StatusPublisher:

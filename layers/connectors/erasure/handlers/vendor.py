@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
 from erasure.config import load_hash_key
-from erasure.errors import ConflictingRequest
+from erasure.errors import ConflictingRequest, RetryLater
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import (
     RetryScheduler,
@@ -48,10 +48,6 @@ from erasure.verification import CHECK_FIELD, Check, Verifier, read_check
 # be answered (and written) before then.
 API_GATEWAY_TIMEOUT_MS = 29_000
 CONFLICT = "request_id reused for a different request"
-
-
-class RetryLater(Exception):
-    """Raised for a record whose identifiers must be tried again (reported to SQS)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from erasure.config import ConfigError, VendorSettings
+from erasure.config import VendorSettings
+from erasure.errors import ConfigError
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import Outcome, Verdict, Verification, lookup_verdict_for_status, verdict_for_status
 from erasure.request import Action, Identifier, IdentifierType

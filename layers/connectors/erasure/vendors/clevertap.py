@@ -37,7 +37,10 @@ _FIELD = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "guid"}
 _QUERY = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "objectId"}
 # Only a text about the person: "Account not found" is not "User not found".
 _NOT_FOUND = re.compile(
-    r"\b(user|profile|record)s? (not found|does not exist)|no (such )?(user|profile|record)\b", re.IGNORECASE
+    # "no such user" ends there; "no profile identifier given" is about the request, not the person.
+    r"\b(user|profile|record)s? (not found|does not exist)"
+    r"|\bno (such )?(user|profile|record)s?(?=\s*$|[ .,;:!]+(found|exists?)\b|[.,;:!])",
+    re.IGNORECASE,
 )
 
 
@@ -116,7 +119,7 @@ class ProfileLookup(Lookup):
             verdict = Verdict(
                 Verification.STILL_PRESENT, "CleverTap still returns the profile", answer.status
             )
-        elif status == "success" and not body.get("record"):
+        elif status == "success" and body.get("record") is None:  # no record: not false, "" or 0
             verdict = Verdict(Verification.VERIFIED_ABSENT, "CleverTap returns no record", answer.status)
         elif status == "fail" and isinstance(body.get("code"), int) and body["code"] != 404:
             verdict = lookup_verdict_for_status(body["code"], text, answer.headers)

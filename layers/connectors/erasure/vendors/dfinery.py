@@ -58,8 +58,8 @@ class DeleteIdentity(Operation):
                 verdict = Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)
             else:
                 verdict = verdict_for_status(answer.status, reason, answer.headers)
-        elif code == SUCCESS and body.get("status") is True:
-            verdict = Verdict(Outcome.DELETED, "", answer.status)
+        elif code == SUCCESS and body.get("status") is True and answer.status == 200:
+            verdict = Verdict(Outcome.DELETED, "", answer.status)  # the success body in its HTTP 200 only
         elif code in CODE_OUTCOMES:
             outcome = CODE_OUTCOMES[code]
             wait = retry_after_seconds(answer.headers) if outcome is Outcome.THROTTLED else None

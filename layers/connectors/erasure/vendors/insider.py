@@ -63,8 +63,9 @@ def _read(
     body = answer.json()
     text = error_text(body)
     lowered = text.lower()
-    if 200 <= answer.status < 300 and (body == {} or not answer.body.strip()):
-        # An HTML page or an error envelope inside a 2xx is not proof (read as transient below).
+    if answer.status == 200 and (body == {} or not answer.body.strip()):
+        # Only the documented 200: a 202 is "accepted, not yet done", and an HTML page or an error
+        # envelope inside a 2xx is not proof (read as transient below).
         return success
     if answer.status == 404 and "no such user" in lowered:
         return Verdict(absent, text, answer.status)
@@ -123,7 +124,8 @@ class ProfileLookup(Lookup):
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
         body = answer.json()
-        if 200 <= answer.status < 300 and isinstance(body, dict) and body and not error_text(body):
+        # Present is the documented 200 with the profile's attributes; any other object is no proof.
+        if answer.status == 200 and isinstance(body, dict) and isinstance(body.get("attributes"), dict):
             return [Verdict(Verification.STILL_PRESENT, "Insider still returns the profile", answer.status)]
         # An empty 2xx is no profile either way: not proof of absence, so tried again.
         unproven = Verdict(Outcome.TRANSIENT, "an empty answer to a profile read", answer.status)
