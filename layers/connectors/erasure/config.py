@@ -66,35 +66,53 @@ def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader
     return key
 
 
-def ledger_table_name(env: Mapping[str, str] = os.environ) -> str:
-    name = env.get("LEDGER_TABLE", "").strip()
-    if not name:
-        raise ConfigError("LEDGER_TABLE is not set")
-    return name
+@dataclass(frozen=True)
+class LedgerSettings:
+    """LEDGER_TABLE; LEDGER_TTL_DAYS (400) how long a request's items are kept; LEDGER_WRITERS (8)
+    transactions in flight at once (1 against moto, which is not thread-safe)."""
+
+    table_name: str
+    ttl_days: int
+    writers: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LedgerSettings:
+        name = env.get("LEDGER_TABLE", "").strip()
+        if not name:
+            raise ConfigError("LEDGER_TABLE is not set")
+        raw = env.get("LEDGER_TTL_DAYS", "").strip() or "400"
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError("LEDGER_TTL_DAYS must be a whole number of days, at least 1")
+        return cls(name, int(raw), number_setting(env, "LEDGER_WRITERS", 8, int))
 
 
-def ledger_ttl_days(env: Mapping[str, str] = os.environ) -> int:
-    raw = env.get("LEDGER_TTL_DAYS", "").strip() or "400"
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError("LEDGER_TTL_DAYS must be a whole number of days, at least 1")
-    return int(raw)
+@dataclass(frozen=True)
+class IntakeSettings:
+    """The intake function's settings: the hash key, the ledger, and the vendor queues it fans
+    out to (<VENDOR>_QUEUE_URL, for the vendors that have one)."""
+
+    hash_key: bytes
+    ledger: LedgerSettings
+    queue_urls: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, vendors: list[str], env: Mapping[str, str] = os.environ) -> IntakeSettings:
+        urls = {vendor: env.get(f"{vendor.upper()}_QUEUE_URL", "").strip() for vendor in vendors}
+        return cls(load_hash_key(env), LedgerSettings.from_env(env), {v: u for v, u in urls.items() if u})
 
 
-def ledger_writers(env: Mapping[str, str] = os.environ) -> int:
-    """LEDGER_WRITERS: ledger transactions in flight at once (1 against moto, which is not
-    thread-safe)."""
-    return number_setting(env, "LEDGER_WRITERS", 8, int)
+@dataclass(frozen=True)
+class ReceiptsSettings:
+    """The status and receipts functions' settings: the ledger, and DEADLINE_MARGIN_DAYS (7), how
+    long before its due_by a request not yet final raises the alarm."""
 
+    ledger: LedgerSettings
+    deadline_margin_days: float
 
-def deadline_margin_days(env: Mapping[str, str] = os.environ) -> float:
-    """DEADLINE_MARGIN_DAYS: how long before its due_by a request not yet final raises the alarm."""
-    return number_setting(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
-
-
-def queue_urls(vendors: list[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The vendor queues intake fans out to: <VENDOR>_QUEUE_URL, for the vendors that have one."""
-    urls = {vendor: env.get(f"{vendor.upper()}_QUEUE_URL", "").strip() for vendor in vendors}
-    return {vendor: url for vendor, url in urls.items() if url}
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ReceiptsSettings:
+        margin = number_setting(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
+        return cls(LedgerSettings.from_env(env), margin)
 
 
 def url_from_env(env: Mapping[str, str], variable: str, default: str | None = None) -> str | None:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import sqs_batch_sender
-from erasure.config import load_hash_key, queue_urls
+from erasure.config import IntakeSettings
 from erasure.errors import ConflictingRequest
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import delivery_id, entry_point, read_request
@@ -43,9 +43,9 @@ KNOWN_VENDORS = frozenset(CONNECTORS)
 
 
 def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any]]:
-    hasher = IdentifierHasher(load_hash_key(env))
-    ledger = RequestBook.from_env(env, hasher)
-    intake = Intake(Routing(queue_urls(list(CONNECTORS), env)), ledger, sqs_batch_sender(in_flight=SENDERS))
+    settings = IntakeSettings.from_env(list(CONNECTORS), env)  # once, at cold start
+    ledger = RequestBook.from_settings(settings.ledger, IdentifierHasher(settings.hash_key))
+    intake = Intake(Routing(settings.queue_urls), ledger, sqs_batch_sender(in_flight=SENDERS))
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     app = APIGatewayRestResolver()
     http_answers.register_error_handlers(app)

@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from erasure.aws_clients import eventbridge_client
-from erasure.config import deadline_margin_days
+from erasure.config import ReceiptsSettings
 from erasure.errors import NotPublished
 from erasure.handlers.events import is_record_batch
 from erasure.ledger import ReceiptBook
@@ -45,10 +45,10 @@ WATCH_BUDGET_S = 60.0  # without a Lambda context (the function's timeout, templ
 class StatusPublisher:
     """The receipts function's work: publish what changed (from the stream), and the hourly watch."""
 
-    def __init__(self, env: Mapping[str, str]):
-        self.ledger = ReceiptBook.from_env(env)
+    def __init__(self, settings: ReceiptsSettings):
+        self.ledger = ReceiptBook.from_settings(settings.ledger)
         self.events = eventbridge_client()
-        self.margin = timedelta(days=deadline_margin_days(env))
+        self.margin = timedelta(days=settings.deadline_margin_days)
         self.processor = BatchProcessor(
             event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
         )
@@ -135,7 +135,7 @@ class StatusPublisher:
 
 
 def receipts_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any] | None]:
-    publisher = StatusPublisher(env)
+    publisher = StatusPublisher(ReceiptsSettings.from_env(env))  # once, at cold start
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

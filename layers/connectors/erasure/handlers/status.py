@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from erasure.config import ReceiptsSettings
 from erasure.handlers import http_answers
 from erasure.ledger import ReceiptBook
 from erasure.observability import logger
@@ -18,7 +19,7 @@ from erasure.request import is_request_id
 
 
 def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
-    ledger = ReceiptBook.from_env(env)
+    ledger = ReceiptBook.from_settings(ReceiptsSettings.from_env(env).ledger)
     app = APIGatewayRestResolver()
     # An id the route's pattern cannot match (quotes, control characters, ...) names no request.
     app.not_found(http_answers.no_such_request)

@@ -25,7 +25,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
-from erasure.config import load_hash_key
 from erasure.errors import ConflictingRequest, RetryLater
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import (
@@ -41,7 +40,7 @@ from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, InvalidRequest, json_document, parse
 from erasure.vendors import CONNECTORS
-from erasure.vendors.settings import load_vendor_settings, vendor_credentials
+from erasure.vendors.settings import VendorFunctionSettings, vendor_credentials
 from erasure.verification import CHECK_FIELD, Check, Verifier, read_check
 
 # API Gateway answers 504 at 29 s, whatever the function's own timeout: the route's calls must
@@ -62,12 +61,13 @@ class VendorFunction:
     """One vendor's relay with its ledger: the steps both entry points share."""
 
     def __init__(self, vendor: str, env: Mapping[str, str]):
-        self.env = env
+        self.env = env  # only to re-read the credentials' secret (rotation), not its settings
         self.connector = CONNECTORS[vendor]
-        self.hasher = IdentifierHasher(load_hash_key(env))
-        self.relay = Relay(self.connector, load_vendor_settings(self.connector, env), self.hasher)
+        settings = VendorFunctionSettings.from_env(self.connector, env)  # once, at cold start
+        self.hasher = IdentifierHasher(settings.hash_key)
+        self.relay = Relay(self.connector, settings.vendor, self.hasher)
         # Without a ledger (a function used on its own) outcomes are only logged and answered.
-        table = LedgerTable.from_env(env) if env.get("LEDGER_TABLE") else None
+        table = LedgerTable.from_settings(settings.ledger) if settings.ledger else None
         self.claims = Claims(table, self.hasher) if table else None
         self.ledger = OutcomeBook(table, self.hasher) if table else None
         self.queue = QueueVisibility()

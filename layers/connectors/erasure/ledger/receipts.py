@@ -4,11 +4,11 @@ last published, and the deadline index of requests not yet final."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from erasure.config import LedgerSettings
 from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, LedgerTable, encode
 from erasure.receipt import Receipt, build_receipt
 
@@ -18,9 +18,9 @@ class ReceiptBook:
         self.table = table
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ReceiptBook:
-        """The receipts of the ledger table the function's settings name (LEDGER_TABLE, ...)."""
-        return cls(LedgerTable.from_env(env))
+    def from_settings(cls, settings: LedgerSettings) -> ReceiptBook:
+        """The receipts of the ledger table the function's settings name."""
+        return cls(LedgerTable.from_settings(settings))
 
     def receipt(self, request_id: str) -> Receipt | None:
         """The auditor's receipt: overall status and every vendor's outcome per identifier."""

@@ -18,7 +18,7 @@ within days, not at once).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
@@ -26,7 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from erasure.aws_clients import dynamodb_client
-from erasure.config import ledger_table_name, ledger_ttl_days, ledger_writers
+from erasure.config import LedgerSettings
 from erasure.observability import IdentifierHasher
 from erasure.receipt import CLAIM_ITEM, HEADS, OUTCOME_PREFIX, REQUEST_ITEM
 
@@ -57,9 +57,9 @@ class LedgerTable:
         self.writers = writers
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> LedgerTable:
-        """The ledger table the function's settings name (LEDGER_TABLE, ...)."""
-        return cls(dynamodb_client(), ledger_table_name(env), ledger_ttl_days(env), ledger_writers(env))
+    def from_settings(cls, settings: LedgerSettings) -> LedgerTable:
+        """The ledger table the function's settings name."""
+        return cls(dynamodb_client(), settings.table_name, settings.ttl_days, settings.writers)
 
     def expiry(self) -> int:
         """When the items of a request opened now expire (epoch seconds)."""
@@ -217,6 +217,6 @@ class KeyedBook:
         self.hasher = hasher
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], hasher: IdentifierHasher) -> Self:
-        """This part of the ledger the function's settings name (LEDGER_TABLE, ...)."""
-        return cls(LedgerTable.from_env(env), hasher)
+    def from_settings(cls, settings: LedgerSettings, hasher: IdentifierHasher) -> Self:
+        """This part of the ledger the function's settings name."""
+        return cls(LedgerTable.from_settings(settings), hasher)

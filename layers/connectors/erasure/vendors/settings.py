@@ -6,18 +6,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from erasure.config import (
     MAX_CHECK_WAIT_S,
     ConfigError,
+    LedgerSettings,
     SecretReader,
     VendorSettings,
     VerificationSettings,
+    load_hash_key,
     number_setting,
     read_json_secret,
     secret_fields,
 )
 from erasure.vendors.base import Call, Connector
+
+
+@dataclass(frozen=True)
+class VendorFunctionSettings:
+    """A vendor function's settings, read once at cold start: the hash key, the vendor's, and the
+    ledger's (None without LEDGER_TABLE: a function used on its own only logs and answers)."""
+
+    hash_key: bytes
+    vendor: VendorSettings
+    ledger: LedgerSettings | None
+
+    @classmethod
+    def from_env(cls, connector: Connector, env: Mapping[str, str] = os.environ) -> VendorFunctionSettings:
+        ledger = LedgerSettings.from_env(env) if env.get("LEDGER_TABLE", "").strip() else None
+        return cls(load_hash_key(env), load_vendor_settings(connector, env), ledger)
 
 
 def vendor_credentials(
