@@ -1,6 +1,11 @@
-"""Builders shared by the tests: events, function loading, a stand-in for healthy vendors, and
-the deployed relay as tests drive it (its API, its queues delivered like Lambda's event source
-mappings, its ledger). Fixtures live in conftest.py."""
+"""Builders shared by the tests: events, function loading, stand-ins for healthy and hostile
+vendors, and the deployed relay as tests drive it (its API, its queues delivered like Lambda's
+event source mappings, its ledger). Fixtures live in conftest.py.
+
+Nothing here names a vendor: the vendors are erasure.vendors.CONNECTORS, their answers come from
+the vendor sandbox's modules (tools/vendor_sandbox/stand_in.py), and the relay's resources and
+settings from template.yaml, through the local stack's own code (tools/sam_local/in_process.py).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,35 @@ import functools
 import importlib.util
 import itertools
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import boto3
 from werkzeug import Response
 
 from erasure.request import parse
 from erasure.vendors import CONNECTORS
-from tools.sam_local import Stack, load_template, sqs_record
 from tools.sam_local.api_gateway import api_routes
 from tools.sam_local.events import sample_event
-from tools.sam_local.functions import function_specs
+from tools.sam_local.functions import InvokeResult
+from tools.sam_local.in_process import InProcessStack, cold_start
+from tools.sam_local.template import referenced_ids
+from tools.vendor_sandbox import stand_in
 
 ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
 HASH_KEY = "test-hash-key-0123456789abcdef0123456789abcdef"
-# Each connector's secret fields, with values in mixed case (Insider must send its name lowercase).
+HASH_KEY_VARIABLE = "HASH_KEY_SECRET_ID"  # the setting that names the hash key's secret
+# Each connector's secret fields, with values in mixed case: a connector that must change a
+# credential's case (a vendor may take a name in lowercase only) is seen to do it.
 CREDENTIALS = {
     vendor: {field: f"Test-{vendor}-{field}-42" for field in connector.credential_fields}
     for vendor, connector in CONNECTORS.items()
 }
+VENDORS = list(CONNECTORS)  # every registered vendor: a new one is tested without edits here
 
 
 def request(identity: dict, action: str = "delete_profile", **extra):
@@ -65,18 +79,17 @@ SAMPLE_BODY = json.loads((ROOT / "events" / "jane.json").read_text())
 
 
 @functools.cache
-def _local_stack() -> tuple[Stack, dict, list]:
-    stack = Stack(ROOT / "template.yaml", {}, "erasure-relay", "us-east-1")
-    specs = function_specs(stack)
-    by_folder = {Path(stack.resources[id]["Properties"]["CodeUri"]).name: spec for id, spec in specs.items()}
-    return stack, by_folder, api_routes(stack, specs)
+def _template() -> tuple[InProcessStack, list]:
+    """The template as the local stack reads it (nothing provisioned), and its API routes."""
+    stack = InProcessStack(TEMPLATE)
+    return stack, api_routes(stack.stack, stack.functions)
 
 
 def event(function: str, trigger: str, body=SAMPLE_BODY) -> dict:
     """The `trigger` (sqs or api) event of functions/<function>/, as the local stack sends it
     (`python -m tools.sam_local generate-event`); by default it carries events/jane.json."""
-    stack, specs, routes = _local_stack()
-    return sample_event(stack, specs[function], routes, trigger, body)
+    stack, routes = _template()
+    return sample_event(stack.stack, stack.functions[stack.function_id(function)], routes, trigger, body)
 
 
 def respond(responder, status: int, body) -> None:
@@ -87,20 +100,27 @@ def respond(responder, status: int, body) -> None:
         responder.respond_with_json(body, status)
 
 
-def answer_success(req):
-    """Every vendor's documented success answer, by path: a stand-in for four healthy vendors."""
-    if req.path == "/users/external_ids/remove":
-        ids = req.get_json()["external_ids"]
-        return Response(json.dumps({"message": "success", "removed_ids": ids, "removal_errors": []}), 201)
-    if req.path == "/1/delete/profiles.json":
-        return Response(json.dumps({"status": "success"}), 200)
-    if req.path == "/users/delete":
-        return Response(json.dumps({"deleted": len(next(iter(req.get_json().values())))}), 201)
-    if req.path in ("/api/user/v1/identity", "/api/user/v1/delete"):
-        return Response("{}", 200)
-    if req.path == "/api/v1/identities/delete":
-        return Response(json.dumps({"status": True, "code": "20000", "message": "OK", "data": True}), 200)
-    return Response("not found", 404)
+def _stand_in(req, kind: str) -> Response:
+    """A vendor's `kind` answer to a pytest-httpserver request (tools/vendor_sandbox/stand_in.py):
+    the vendor is the one whose route the call is; a call to no vendor's route is a 404."""
+    call = stand_in.request_of(req.method, req.path, dict(req.args), dict(req.headers), req.get_data())
+    reply = stand_in.answer(call, kind)
+    if reply is None:
+        return Response("not found", 404)
+    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body)
+    return Response(body, reply.status, headers=reply.headers, content_type="application/json")
+
+
+def answer_success(req) -> Response:
+    """Each vendor's documented success answer (its sandbox module's `documented_success`): a
+    stand-in for healthy vendors."""
+    return _stand_in(req, "success")
+
+
+def hostile_vendor(req) -> Response:
+    """Answers that quote an identifier of the call back, in a partial failure, a refusal or an
+    error (each sandbox module's `hostile_answer`); the documented success elsewhere."""
+    return _stand_in(req, "hostile")
 
 
 class FakeContext:
@@ -117,42 +137,46 @@ class FakeContext:
         return 60_000
 
 
-def hostile_vendor(req):
-    """Answers that quote identifiers back, refuse, throttle and fail."""
-    body = req.get_json()
-    if req.path == "/users/external_ids/remove":
-        ids = body["external_ids"]
-        errors = [f"'{ids[-1]}' is a primary external id at index {len(ids) - 1}"]
-        return Response(
-            json.dumps({"message": "success", "removed_ids": ids[:-1], "removal_errors": errors}), 201
-        )
-    if req.path == "/api/user/v1/identity":
-        value = json.dumps(body["identifiers"])
-        return Response(json.dumps({"error": f"no such user for these identifiers {value}: no data"}), 404)
-    if req.path == "/api/v1/identities/delete":
-        external_id = body["identity"]["external_id"]
-        return Response(
-            json.dumps({"status": False, "code": "40001", "message": f"bad id {external_id}"}), 200
-        )
-    if req.path == "/1/delete/profiles.json":
-        return Response(json.dumps({"status": "fail", "error": f"cannot delete {body}", "code": 500}), 500)
-    return answer_success(req)
+# -- the relay's AWS resources and settings, from template.yaml through the local stack's code ----
 
 
-VENDORS = list(CONNECTORS)  # every registered vendor: a new one is tested without edits here
+def _secret_values(stack: InProcessStack, credentials: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """{secret logical id: value}: the hash key, and each vendor's credentials in the secret its
+    function's <VENDOR>_SECRET_ID names (as tools/local_secrets.py finds it)."""
+    values: dict[str, Any] = {}
+    for spec in stack.functions.values():
+        for name, value in spec.variables.items():
+            logical_id = value.get("Ref") if isinstance(value, dict) else None
+            if name == HASH_KEY_VARIABLE:
+                values[logical_id] = {"key": HASH_KEY}
+            for vendor, connector in CONNECTORS.items():
+                if name == connector.secret_variable:
+                    values[logical_id] = dict(credentials[vendor])
+    return values
+
+
+def _secret_settings(stack: InProcessStack) -> dict[str, str]:
+    """Every function's settings that name a (provisioned) secret, as the template gives them."""
+    secrets = stack.physical("AWS::SecretsManager::Secret")
+    return {
+        name: str(stack.stack.resolve(value))
+        for spec in stack.functions.values()
+        for name, value in spec.variables.items()
+        if referenced_ids(value) & secrets.keys()
+    }
 
 
 def configure_functions(monkeypatch, base_url: str, credentials: dict[str, dict[str, str]]) -> None:
-    """Every function's settings as template.yaml gives them in AWS: secrets in (moto) Secrets
-    Manager, and each vendor's base URL pointed at `base_url`."""
+    """Every function's secrets as template.yaml makes them, in (moto) Secrets Manager, holding
+    the hash key and these credentials; the settings that name them; and each vendor's base URL
+    pointed at `base_url`."""
     from aws_lambda_powertools.utilities import parameters
 
-    secrets = boto3.client("secretsmanager")
-    secrets.create_secret(Name="hash-key", SecretString=json.dumps({"key": HASH_KEY}))
-    monkeypatch.setenv("HASH_KEY_SECRET_ID", "hash-key")
-    for vendor, connector in CONNECTORS.items():
-        secrets.create_secret(Name=f"{vendor}-credentials", SecretString=json.dumps(credentials[vendor]))
-        monkeypatch.setenv(f"{vendor.upper()}_SECRET_ID", f"{vendor}-credentials")
+    stack = InProcessStack(TEMPLATE)
+    stack.provision(_secret_values(stack, credentials), kinds=("AWS::SecretsManager::Secret",))
+    for name, value in _secret_settings(stack).items():
+        monkeypatch.setenv(name, value)
+    for connector in CONNECTORS.values():
         monkeypatch.setenv(connector.url_variable, base_url)
     parameters.clear_caches()
 
@@ -162,41 +186,41 @@ def sandbox_credentials(sandbox) -> dict[str, dict[str, str]]:
     return {vendor: sandbox.credentials(vendor, c.credential_fields) for vendor, c in CONNECTORS.items()}
 
 
+def _bound_receives(stack: InProcessStack, max_receive_count: int | None) -> None:
+    """Each queue's RedrivePolicy with `max_receive_count` receives, or none (no dead letters)."""
+    for resource in stack.stack.resources.values():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") != "AWS::SQS::Queue" or "RedrivePolicy" not in properties:
+            continue
+        if max_receive_count is None:
+            del properties["RedrivePolicy"]
+        else:
+            policy = properties["RedrivePolicy"]
+            properties["RedrivePolicy"] = {**policy, "maxReceiveCount": max_receive_count}
+
+
 def deploy_relay(
     load, monkeypatch, max_receive_count: int | None = None, verify: bool = False
 ) -> DeployedRelay:
-    """The ledger table and the queues as template.yaml defines them, in moto; with a
-    `max_receive_count`, every queue has its dead-letter queue ("<queue>-dlq"); with `verify`,
-    each vendor function checks its deletions through its own queue (VERIFY_QUEUE_URL), and
-    status events reach the queue "events" through an EventBridge rule."""
-    table = load_template(ROOT / "template.yaml")["Resources"]["LedgerTable"]["Properties"]
-    boto3.client("dynamodb").create_table(
-        TableName="ledger",
-        KeySchema=table["KeySchema"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        BillingMode=table["BillingMode"],
-        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-    )  # no stream: moto would copy all its records at each transaction; `publish` plays it
-    monkeypatch.setenv("LEDGER_TABLE", "ledger")
-    sqs = boto3.client("sqs")
-    queue_urls = {}
-    for queue in [*VENDORS, "intake"]:
-        attributes = {}
-        if max_receive_count:
-            dlq = sqs.create_queue(QueueName=f"erasure-relay-{queue}-dlq")["QueueUrl"]
-            queue_urls[f"{queue}-dlq"] = dlq
-            arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            policy = {"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count}
-            attributes["RedrivePolicy"] = json.dumps(policy)
-        url = sqs.create_queue(QueueName=f"erasure-relay-{queue}", Attributes=attributes)["QueueUrl"]
-        queue_urls[queue] = url
-        if queue != "intake":
-            monkeypatch.setenv(f"{queue.upper()}_QUEUE_URL", url)
-    if verify:
-        queue_urls["events"] = _status_events_queue(sqs)
-    return DeployedRelay(load, queue_urls, monkeypatch if verify else None)
+    """The relay as template.yaml deploys it, in moto: its table, queues and secrets provisioned
+    and each function's settings computed by the local stack's own code (tools/sam_local). The
+    test's environment wins for the settings the template declares that it set (configure_
+    functions' base URLs, a shorter VERIFY_AFTER_S), as SAM's env-vars file would. With a
+    `max_receive_count`, every queue gives its messages to its dead-letter queue ("<queue>-dlq")
+    after so many receives (without, never); with `verify`, each vendor function checks its
+    deletions as the template says (else VERIFY_QUEUE_URL is empty), and status events reach the
+    queue "events" through an EventBridge rule."""
+    stack = InProcessStack(TEMPLATE)
+    _bound_receives(stack, max_receive_count)
+    stack.provision(_secret_values(stack, CREDENTIALS))  # secrets made before are kept as they are
+    declared = {name for spec in stack.functions.values() for name in spec.variables}
+    given = {name: os.environ[name] for name in declared if name in os.environ}
+    given.pop("VERIFY_QUEUE_URL", None)
+    if not verify:
+        given["VERIFY_QUEUE_URL"] = ""
+    stack.env_vars = {"Parameters": given}
+    events = _status_events_queue(boto3.client("sqs")) if verify else None
+    return DeployedRelay(stack, load, monkeypatch, max_receive_count is not None, events)
 
 
 def _status_events_queue(sqs) -> str:
@@ -212,23 +236,49 @@ def _status_events_queue(sqs) -> str:
 
 
 class DeployedRelay:
-    """The deployed relay, as far as tests see it: its API, its queues and its ledger."""
+    """The deployed relay, as far as tests see it: its API, its queues and its ledger. Each
+    function (functions/<name>/) is loaded in this process with its settings; each queue is
+    delivered by its event source mapping's own steps (tools/sam_local/sqs.py's SqsDelivery),
+    one poll when a test says."""
 
-    def __init__(self, load, queue_urls, verify_with=None):
-        self.intake = load("intake").lambda_handler
-        self.status = load("status").lambda_handler
-        self.receipts = load("receipts").lambda_handler
-        self.vendors = {}
-        for vendor in VENDORS:  # each checks its deletions through its own queue, as template.yaml says
-            if verify_with:
-                verify_with.setenv("VERIFY_QUEUE_URL", queue_urls[vendor])
-            self.vendors[vendor] = load(vendor).lambda_handler
-        if verify_with:
-            verify_with.delenv("VERIFY_QUEUE_URL")
-        self.queue_urls = queue_urls
+    def __init__(
+        self, stack: InProcessStack, load, monkeypatch, dead_letters: bool, events_url: str | None = None
+    ):
+        shared, own = stack.environments()
+        for name, value in shared.items():
+            monkeypatch.setenv(name, value)
+        handlers = {}
+        for folder, logical_id in stack.functions_by_folder().items():
+            with cold_start(own[logical_id]):  # e.g. each vendor's own VERIFY_QUEUE_URL
+                handlers[folder] = load(folder).lambda_handler
+        self.intake = handlers["intake"]
+        self.status = handlers["status"]
+        self.receipts = handlers["receipts"]
+        self.vendors = {vendor: handlers[vendor] for vendor in VENDORS}
+        self.invocations = itertools.count()
+        self.deliveries = {
+            folder: stack.sqs_delivery(logical_id, functools.partial(self._invoke, folder))
+            for folder, logical_id in stack.functions_by_folder().items()
+            if any(source.function_id == logical_id for source in stack.sqs_sources)
+        }
+        self.queue_urls = {queue: d.queue_url for queue, d in self.deliveries.items()}
+        self.queue_arns = {queue: d.queue_arn for queue, d in self.deliveries.items()}
+        for queue, delivery in self.deliveries.items():
+            dead_letter_arn = stack.dead_letter_arn(delivery.queue_arn) if dead_letters else None
+            if dead_letter_arn:
+                self.queue_urls[f"{queue}-dlq"] = stack.queue_url(dead_letter_arn)
+        if events_url:
+            self.queue_urls["events"] = events_url
+        (self.ledger_table,) = (t["Ref"] for t in stack.physical("AWS::DynamoDB::Table").values())
         self.sqs = boto3.client("sqs")
         self.received = {}  # queue -> the messages of its last delivery
-        self.invocations = itertools.count()
+
+    def _invoke(self, queue: str, _function_id: str, event: dict) -> InvokeResult:
+        """The queue's function (as the test holds it now) called in-process; what it raises
+        reaches the test."""
+        request_id = f"delivery-{next(self.invocations)}"
+        handler = self.vendors[queue] if queue in self.vendors else getattr(self, queue)
+        return InvokeResult(request_id, handler(event, FakeContext(request_id)))
 
     def post(self, body, headers=None):
         api = event("intake", "api")
@@ -248,48 +298,31 @@ class DeployedRelay:
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_urls[queue], AttributeNames=["All"])
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
+    def _receive(self, queue) -> list[dict]:
+        delivery = self.deliveries[queue]
+        self.received[queue] = delivery.receive(delivery.source.batch_size)
+        return self.received[queue]
+
     def deliver(self, queue):
-        """One poll of an event source mapping: receive, invoke, delete what did not fail."""
-        result = self.deliver_without_deleting(queue)
-        if result is None:
-            return None
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-        for message in self.received[queue]:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"]
-                )
-        return result
+        """One poll of the queue's event source mapping: receive, invoke, delete what did not
+        fail; the function's answer (None when the queue showed nothing)."""
+        batch = self._receive(queue)
+        return self.deliveries[queue].deliver(batch).payload if batch else None
 
     def deliver_without_deleting(self, queue):
-        url = self.queue_urls[queue]
-        messages = self.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-        )
-        messages = messages.get("Messages", [])
-        self.received[queue] = messages
-        return self._invoke(queue, messages) if messages else None
-
-    def _invoke(self, queue, messages):
-        arn = f"arn:aws:sqs:us-east-1:123456789012:{self.queue_urls[queue].rsplit('/', 1)[1]}"
-        handler = self.intake if queue == "intake" else self.vendors[queue]
-        records = [sqs_record(m, arn, "us-east-1") for m in messages]
-        return handler({"Records": records}, FakeContext(f"delivery-{next(self.invocations)}"))
+        batch = self._receive(queue)
+        return self.deliveries[queue].invoke(batch).payload if batch else None
 
     def deliver_twice(self, queue):
         """SQS's duplicate: one received batch given to two invocations (the same records, the
         same receive counts); what either reported failed stays, the rest is deleted."""
-        first = self.deliver_without_deleting(queue)
-        if first is None:
+        batch = self._receive(queue)
+        if not batch:
             return None
-        messages = self.received[queue]
-        second = self._invoke(queue, messages)
-        failed = {f["itemIdentifier"] for f in first["batchItemFailures"] + second["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"]
-                )
+        delivery = self.deliveries[queue]
+        first, second = delivery.invoke(batch), delivery.invoke(batch)
+        failed = delivery.failed(batch, first) | delivery.failed(batch, second)
+        delivery.delete(batch, failed)
         return {"batchItemFailures": [{"itemIdentifier": i} for i in sorted(failed)]}
 
     def in_flight(self, queue):
@@ -321,7 +354,8 @@ class DeployedRelay:
         return found
 
     def publish(self):
-        """The ledger's stream reaches the receipts function: every request, as if each changed."""
+        """The ledger's stream reaches the receipts function: every request, as if each changed.
+        (The local stack runs no DynamoDB event source: these records are built here.)"""
         requests = [i["request_id"] for i in self.ledger_items() if i["item"] == "REQUEST"]
         records = [
             {
@@ -347,4 +381,4 @@ class DeployedRelay:
         return [json.loads(m["Body"]) for m in found]
 
     def ledger_items(self):
-        return boto3.resource("dynamodb").Table("ledger").scan()["Items"]
+        return boto3.resource("dynamodb").Table(self.ledger_table).scan()["Items"]

@@ -245,7 +245,7 @@ def test_status_api(hostile_relay, request_id):
 @SETTINGS
 @given(queue=st.sampled_from(["intake", *VENDORS]), messages=st.lists(sqs_messages(), min_size=1, max_size=5))
 def test_queues(hostile_relay, queue, messages):
-    arn = f"arn:aws:sqs:us-east-1:123456789012:erasure-relay-{queue}"
+    arn = hostile_relay.queue_arns[queue]
     handler = hostile_relay.intake if queue == "intake" else hostile_relay.vendors[queue]
     answer = handler({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}, FakeContext())
     assert set(answer) == {"batchItemFailures"}

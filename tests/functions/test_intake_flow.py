@@ -129,7 +129,7 @@ def test_a_redelivered_vendor_message_neither_double_counts_nor_moves_backwards(
     relay.post({"request_id": "r-5", "identity": {"external_id": "u5"}})
     url = relay.queue_urls["dfinery"]
     (message,) = relay.sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
-    record = sqs_record(message, "arn:aws:sqs:us-east-1:123456789012:erasure-relay-dfinery", "us-east-1")
+    record = sqs_record(message, relay.queue_arns["dfinery"], "us-east-1")
     relay.vendors["dfinery"]({"Records": [record]}, FakeContext())
     relay.vendors["dfinery"]({"Records": [record]}, FakeContext())  # the same delivery again
     assert outcomes(relay.get("r-5")[1])[("dfinery", "external_id")] == ("deleted", 1)
@@ -222,7 +222,7 @@ def test_a_crash_before_every_vendor_is_sent_is_completed_by_the_next_delivery(r
 
 def test_an_outcome_item_caught_mid_write_counts_as_awaiting(relay):
     relay.post({"request_id": "r-13", "identity": {"external_id": "u13"}, "vendors": ["dfinery"]})
-    boto3.resource("dynamodb").Table("ledger").put_item(
+    boto3.resource("dynamodb").Table(relay.ledger_table).put_item(
         Item={"request_id": "r-13", "item": "OUTCOME#dfinery#0123456789abcdef"}  # keys only
     )
     status, receipt = relay.get("r-13")

@@ -19,7 +19,6 @@ from tests.helpers import HASH_KEY, VENDORS, FakeContext, answer_success, event,
 from tools.sam_local import sqs_record
 
 INSIDER = "/api/user/v1/identity"
-ARN = "arn:aws:sqs:us-east-1:123456789012:erasure-relay-{}"
 
 
 def route(relay, vendor, body):
@@ -39,7 +38,7 @@ def receive(relay, queue):
 
 
 def invoke(relay, queue, messages, context=None):
-    records = [sqs_record(m, ARN.format(queue), "us-east-1") for m in messages]
+    records = [sqs_record(m, relay.queue_arns[queue], "us-east-1") for m in messages]
     return relay.vendors[queue]({"Records": records}, context or FakeContext())
 
 
@@ -159,7 +158,7 @@ def test_all_items_of_a_request_expire_together_and_an_expired_one_is_gone(relay
         relay.deliver(vendor)
     items = [i for i in relay.ledger_items() if i["request_id"] == "ttl-1"]
     assert len(items) > 4 and len({i["expires_at"] for i in items}) == 1
-    table = boto3.resource("dynamodb").Table("ledger")
+    table = boto3.resource("dynamodb").Table(relay.ledger_table)
     for item in items:  # TTL's time has come; DynamoDB deletes within days, not at once
         table.update_item(
             Key={"request_id": "ttl-1", "item": item["item"]},
@@ -191,7 +190,7 @@ def test_two_deliveries_of_one_message_with_one_receive_count_keep_the_confirmed
 
 def test_a_final_outcome_refused_over_one_not_final_fails_loudly(relay):
     ledger = OutcomeBook(
-        LedgerTable(boto3.client("dynamodb"), "ledger", 400), IdentifierHasher(HASH_KEY.encode())
+        LedgerTable(boto3.client("dynamodb"), relay.ledger_table, 400), IdentifierHasher(HASH_KEY.encode())
     )
     deletion = request({"uuid": "u-2"}, "remove_identifier")
     (identifier,) = deletion.identifiers

@@ -13,6 +13,14 @@ Or in-process (tests, demos):
         url = runtime.serve_api()                     # API Gateway (REST, proxy) on 127.0.0.1
         runtime.start_event_sources()                 # SQS -> Lambda pollers
 
+Or with the handlers and AWS in the caller's own process (tests: tests/helpers.py), the same
+provisioning, environments and SQS delivery steps (in_process.py):
+
+    stack = InProcessStack("template.yaml")          # inside moto.mock_aws()
+    stack.provision()
+    delivery = stack.sqs_delivery("WorkerFunction", invoke)
+    delivery.deliver(delivery.receive())             # one poll: receive, invoke, delete
+
 Local AWS_IAM auth: a route whose authorizer is AWS_IAM verifies the request's SigV4 signature as
 API Gateway does (service execute-api, the stack's region, the headers the caller signed, the
 query and the body; botocore recomputes it), against the key pairs the local stack knows
@@ -28,8 +36,9 @@ more than 5 minutes away), "The request signature we calculated does not match .
 canonical request and string to sign it expected).
 """
 
+from tools.sam_local.in_process import InProcessStack
 from tools.sam_local.runtime import LocalRuntime
 from tools.sam_local.sqs import sqs_record
 from tools.sam_local.template import Stack, load_template, merge_globals
 
-__all__ = ["LocalRuntime", "Stack", "load_template", "merge_globals", "sqs_record"]
+__all__ = ["InProcessStack", "LocalRuntime", "Stack", "load_template", "merge_globals", "sqs_record"]

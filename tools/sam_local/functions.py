@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tools.sam_local import worker
-from tools.sam_local.template import LOG, Stack, TemplateError, merge_globals
+from tools.sam_local.template import LOG, Stack, TemplateError, UnresolvableReference, merge_globals
 
 DEFAULT_TIMEOUT_S = 3  # SAM's defaults for Timeout and MemorySize
 DEFAULT_MEMORY_MB = 128
@@ -71,6 +71,36 @@ def function_specs(stack: Stack) -> dict[str, FunctionSpec]:
             arn=stack.get_att(logical_id, "Arn"),
         )
     return specs
+
+
+def function_variables(stack: Stack, spec: FunctionSpec, env_vars: Mapping[str, Any]) -> dict[str, str]:
+    """The function's Environment.Variables with the template's intrinsics resolved (one that
+    names something with no local value is left empty), then SAM's env-vars file applied:
+    "Parameters" for every function, the function's own entry wins; like SAM, it only overrides
+    variables that the template declares."""
+    variables = {}
+    for name, value in spec.variables.items():
+        try:
+            variables[name] = env_string(stack.resolve(value))
+        except UnresolvableReference as error:
+            LOG.warning("%s: %s is left empty (%s)", spec.logical_id, name, error)
+            variables[name] = ""
+    overrides = {
+        **(env_vars.get("Parameters") or {}),
+        **(env_vars.get(spec.logical_id) or env_vars.get(spec.name) or {}),
+    }
+    for name in variables.keys() & overrides.keys():
+        variables[name] = env_string(overrides[name])
+    return variables
+
+
+def env_string(value: Any) -> str:
+    # As `sam local`: booleans as true/false, unresolved (dict/list) and None as "".
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)
 
 
 def _code_dir(stack: Stack, logical_id: str, properties: Mapping[str, Any]) -> Path:

@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,41 +29,63 @@ FAKE_CREDENTIALS = {
 }
 
 
-def _aws_client(service: str, endpoint_url: str, region: str) -> Any:
-    session = boto3.session.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=region,
-    )
-    return session.client(service, endpoint_url=endpoint_url)
+_SESSIONS: dict[str, boto3.session.Session] = {}
+_SESSIONS_LOCK = threading.Lock()  # a session is not thread-safe; the clients it makes are
+
+
+def aws_client(service: str, endpoint_url: str | None, region: str) -> Any:
+    """A client of the local AWS endpoint; with no endpoint, of AWS's own, which an in-process
+    moto (`moto.mock_aws`) answers. One session a region: it reads each service's model once."""
+    with _SESSIONS_LOCK:
+        if region not in _SESSIONS:
+            _SESSIONS[region] = boto3.session.Session(
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=region,
+            )
+        return _SESSIONS[region].client(service, endpoint_url=endpoint_url)
 
 
 def _error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", "")
 
 
-def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any]) -> None:
-    """Create (or find) the template's queues, tables, secrets and keys on the local AWS endpoint.
-    A key is only created (the others name it); nothing is encrypted locally."""
+def provision(
+    stack: Stack,
+    endpoint_url: str | None,
+    secret_values: Mapping[str, Any],
+    kinds: Collection[str] | None = None,
+) -> None:
+    """Create (or find) the template's queues, tables, secrets and keys on the local AWS endpoint
+    (None: AWS's own endpoint, which an in-process moto answers). A key is only created (the
+    others name it); nothing is encrypted locally. With `kinds` (resource types), only the
+    resources of those types, and what they refer to, are made; a resource made before (in
+    stack.physical) is not made again."""
     local_ids = {
         logical_id
         for logical_id, resource in stack.resources.items()
         if resource.get("Type") in LOCAL_RESOURCE_SERVICES and stack.is_active(logical_id)
     }
-    order = graphlib.TopologicalSorter()
+    needs = {}
     for logical_id in local_ids:
         resource = stack.resources[logical_id]
         depends_on = resource.get("DependsOn") or []
         depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
         needed = referenced_ids(resource.get("Properties") or {}) | set(depends_on)
-        order.add(logical_id, *(needed & local_ids))
+        needs[logical_id] = needed & local_ids
+    wanted = {i for i in local_ids if kinds is None or stack.resources[i]["Type"] in kinds}
+    order = graphlib.TopologicalSorter()
+    for logical_id in _with_what_they_need(wanted, needs):
+        order.add(logical_id, *needs[logical_id])
     clients: dict[str, Any] = {}
     for logical_id in order.static_order():
+        if logical_id in stack.physical:
+            continue
         resource = stack.resources[logical_id]
         kind = resource["Type"]
         service = LOCAL_RESOURCE_SERVICES[kind]
         if service not in clients:
-            clients[service] = _aws_client(service, endpoint_url, stack.region)
+            clients[service] = aws_client(service, endpoint_url, stack.region)
         properties = stack.resolve(resource.get("Properties") or {})
         name_base = f"{stack.name}-{logical_id}"
         if kind == "AWS::SQS::Queue":
@@ -77,6 +100,16 @@ def provision(stack: Stack, endpoint_url: str, secret_values: Mapping[str, Any])
             attributes = _create_secret(clients[service], name_base, properties, value)
         stack.physical[logical_id] = attributes
         LOG.info("created %s %s", logical_id, attributes["Ref"])
+
+
+def _with_what_they_need(wanted: set[str], needs: Mapping[str, set[str]]) -> set[str]:
+    found, todo = set(), list(wanted)
+    while todo:
+        logical_id = todo.pop()
+        if logical_id not in found:
+            found.add(logical_id)
+            todo.extend(needs[logical_id])
+    return found
 
 
 def queue_name(name_base: str, properties: Mapping[str, Any]) -> str:

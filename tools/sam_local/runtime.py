@@ -13,10 +13,16 @@ from typing import Any, TextIO
 
 from tools.sam_local.api_gateway import ApiGateway, api_routes
 from tools.sam_local.events import sample_event
-from tools.sam_local.functions import FunctionSpec, FunctionWorker, InvokeResult, function_specs
-from tools.sam_local.local_aws import FAKE_CREDENTIALS, _aws_client, provision, start_moto_server
+from tools.sam_local.functions import (
+    FunctionSpec,
+    FunctionWorker,
+    InvokeResult,
+    function_specs,
+    function_variables,
+)
+from tools.sam_local.local_aws import FAKE_CREDENTIALS, aws_client, provision, start_moto_server
 from tools.sam_local.sqs import SqsPoller, sqs_event_sources
-from tools.sam_local.template import ACCOUNT_ID, LOG, Stack, TemplateError, UnresolvableReference
+from tools.sam_local.template import ACCOUNT_ID, LOG, Stack, TemplateError
 
 DEFAULT_STACK_NAME = "erasure-relay"
 DEFAULT_REGION = "us-east-1"
@@ -28,15 +34,6 @@ def _read_json_option(value: Mapping[str, Any] | str | os.PathLike[str] | None) 
     if isinstance(value, Mapping):
         return dict(value)
     return json.loads(Path(value).read_text(encoding="utf-8"))
-
-
-def _env_string(value: Any) -> str:
-    # As `sam local`: booleans as true/false, unresolved (dict/list) and None as "".
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value)
 
 
 class LocalRuntime:
@@ -101,26 +98,12 @@ class LocalRuntime:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the local AWS endpoint."""
-        return _aws_client(service, self.start_aws(), self.stack.region)
+        return aws_client(service, self.start_aws(), self.stack.region)
 
     def environment(self, logical_id: str) -> dict[str, str]:
         """The function's process environment, as Lambda (and `sam local`) would set it."""
         spec = self._spec(logical_id)
-        variables = {}
-        for name, value in spec.variables.items():
-            try:
-                variables[name] = _env_string(self.stack.resolve(value))
-            except UnresolvableReference as error:
-                LOG.warning("%s: %s is left empty (%s)", logical_id, name, error)
-                variables[name] = ""
-        # SAM's env-vars file: "Parameters" for every function, the function's own entry wins;
-        # like SAM, it only overrides variables that the template declares.
-        overrides = {
-            **(self.env_vars.get("Parameters") or {}),
-            **(self.env_vars.get(logical_id) or self.env_vars.get(spec.name) or {}),
-        }
-        for name in variables.keys() & overrides.keys():
-            variables[name] = _env_string(overrides[name])
+        variables = function_variables(self.stack, spec, self.env_vars)
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "en_US.UTF-8",

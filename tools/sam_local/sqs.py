@@ -101,6 +101,78 @@ def failed_message_ids(payload: Any, message_ids: list[str]) -> set[str]:
     return failed
 
 
+class SqsDelivery:
+    """What an SQS event source mapping does with its queue, one step at a time: receive a
+    batch, invoke the function with it, delete what did not fail. SqsPoller repeats the steps
+    in a thread; tests (tests/helpers.py) take them one by one."""
+
+    def __init__(
+        self,
+        source: SqsEventSource,
+        queue_arn: str,
+        sqs: Any,
+        invoke: Callable[[str, Any], InvokeResult],
+        region: str,
+        queue_url: str | None = None,
+    ) -> None:
+        self.source = source
+        self.queue_arn = queue_arn
+        self.queue_url = queue_url or sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        self._sqs = sqs
+        self._invoke = invoke
+        self._region = region
+
+    def receive(self, max_messages: int = 10, wait_s: int = 0) -> list[dict[str, Any]]:
+        """One ReceiveMessage: at most `max_messages` (and 10), waiting at most `wait_s` for one."""
+        response = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max(1, min(10, max_messages)),
+            WaitTimeSeconds=wait_s,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return response.get("Messages", [])
+
+    def invoke(self, batch: list[dict[str, Any]]) -> InvokeResult:
+        """The function invoked with Lambda's SQS event of the batch."""
+        event = {"Records": [sqs_record(m, self.queue_arn, self._region) for m in batch]}
+        return self._invoke(self.source.function_id, event)
+
+    def failed(self, batch: list[dict[str, Any]], result: InvokeResult) -> set[str]:
+        """The ids of the messages that stay in the queue after this invocation: all of them if
+        the function failed, else those it reported (with ReportBatchItemFailures)."""
+        message_ids = [message["MessageId"] for message in batch]
+        if not result.ok:
+            return set(message_ids)
+        if not self.source.report_batch_item_failures:
+            return set()
+        return failed_message_ids(result.payload, message_ids)
+
+    def delete(self, batch: list[dict[str, Any]], failed: set[str]) -> None:
+        """Delete the batch's messages but the failed ones, as the mapping does after a return."""
+        done = [message for message in batch if message["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            entries = [
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(done[start : start + 10])
+            ]
+            response = self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            for failure in response.get("Failed", []):
+                LOG.warning("could not delete a message from %s: %s", self.queue_arn, failure)
+
+    def deliver(self, batch: list[dict[str, Any]]) -> InvokeResult:
+        """Invoke the function with the batch, then delete what did not fail."""
+        result = self.invoke(batch)
+        if not result.ok:
+            LOG.warning(
+                "%s failed; its %d message(s) return after the visibility timeout",
+                self.source.function_id,
+                len(batch),
+            )
+        self.delete(batch, self.failed(batch, result))
+        return result
+
+
 class SqsPoller:
     """An SQS event source mapping: poll, invoke with a batch, delete what succeeded."""
 
@@ -114,10 +186,7 @@ class SqsPoller:
     ) -> None:
         self.source = source
         self.queue_arn = queue_arn
-        self._queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
-        self._sqs = sqs
-        self._invoke = invoke
-        self._region = region
+        self.delivery = SqsDelivery(source, queue_arn, sqs, invoke, region)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -133,7 +202,7 @@ class SqsPoller:
             try:
                 batch = self._receive_batch()
                 if batch:
-                    self._process(batch)
+                    self.delivery.deliver(batch)
             except Exception:
                 LOG.exception("SQS poller for %s failed; retrying", self.source.function_id)
                 self._stopping.wait(1)
@@ -144,42 +213,11 @@ class SqsPoller:
         batch: dict[str, dict[str, Any]] = {}
         window_ends = None
         while not self._stopping.is_set() and len(batch) < self.source.batch_size:
-            response = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
-                WaitTimeSeconds=1,  # short long-polls keep stop() prompt
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            batch.update((m["MessageId"], m) for m in response.get("Messages", []))
+            # Short long-polls keep stop() prompt.
+            received = self.delivery.receive(self.source.batch_size - len(batch), wait_s=1)
+            batch.update((m["MessageId"], m) for m in received)
             if batch and window_ends is None:
                 window_ends = time.monotonic() + self.source.batching_window_s
             if window_ends is not None and time.monotonic() >= window_ends:
                 break
         return list(batch.values())
-
-    def _process(self, batch: list[dict[str, Any]]) -> None:
-        event = {"Records": [sqs_record(m, self.queue_arn, self._region) for m in batch]}
-        result = self._invoke(self.source.function_id, event)
-        if not result.ok:
-            LOG.warning(
-                "%s failed; its %d message(s) return after the visibility timeout",
-                self.source.function_id,
-                len(batch),
-            )
-            return
-        message_ids = [message["MessageId"] for message in batch]
-        failed = (
-            failed_message_ids(result.payload, message_ids)
-            if self.source.report_batch_item_failures
-            else set()
-        )
-        done = [message for message in batch if message["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            entries = [
-                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                for index, message in enumerate(done[start : start + 10])
-            ]
-            response = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
-            for failure in response.get("Failed", []):
-                LOG.warning("could not delete a message from %s: %s", self.queue_arn, failure)

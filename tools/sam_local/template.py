@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import logging
 import os
 import re
@@ -29,8 +31,18 @@ class UnresolvableReference(TemplateError):
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """Read a CloudFormation/SAM template, turning short-form tags (!Ref, !Sub...) into dicts."""
+    """Read a CloudFormation/SAM template, turning short-form tags (!Ref, !Sub...) into dicts.
+    Each call has its own copy (to change as it likes); a text parsed before is not parsed
+    again."""
+    text = Path(path).read_text(encoding="utf-8")
+    template = copy.deepcopy(_parsed_template(text))
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
+        raise TemplateError(f"{path} has no Resources section")
+    return template
 
+
+@functools.lru_cache(maxsize=8)
+def _parsed_template(text: str) -> Any:
     class CfnLoader(yaml.SafeLoader):
         pass
 
@@ -47,11 +59,7 @@ def load_template(path: Path) -> dict[str, Any]:
         return {key: value}
 
     CfnLoader.add_multi_constructor("!", construct_tag)
-    with path.open(encoding="utf-8") as stream:
-        template = yaml.load(stream, Loader=CfnLoader)  # a SafeLoader subclass
-    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
-        raise TemplateError(f"{path} has no Resources section")
-    return template
+    return yaml.load(text, Loader=CfnLoader)  # a SafeLoader subclass
 
 
 def merge_globals(global_value: Any, local_value: Any) -> Any:

@@ -1,12 +1,12 @@
-"""A local stand-in for the deletion APIs of Braze, CleverTap, Insider and Dfinery.
+"""A local stand-in for the deletion APIs of the relay's vendors, one module each in vendors/.
 
-One HTTP server on 127.0.0.1 plays all four vendors, told apart by path, and answers with each
+One HTTP server on 127.0.0.1 plays every vendor, told apart by path, and answers with each
 vendor's documented statuses, bodies and headers (each module in vendors/ cites the vendor's
 public documentation it follows). It exists so that the relay can be tested and demonstrated
 against the contracts, including their failure modes, without touching a real vendor. Beside
-the deletions it serves each vendor's documented read of a person (a "lookup" route: Braze's
-export, Insider's profile, CleverTap's profile; Dfinery has none), with which the relay verifies
-that an erased person is gone.
+the deletions it serves each vendor's documented read of a person, where the vendor has one (a
+"lookup" route; each vendor module lists its routes), with which the relay verifies that an
+erased person is gone.
 
 Modules
 -------
@@ -15,6 +15,8 @@ Modules
              faults; every Vendor subclass found there is served
 - server     VendorSandbox: the HTTP server, the pipeline and the Python API
 - admin      the admin HTTP API under /_sandbox/
+- stand_in   each vendor's documented success and hostile answers, without people or a server,
+             for tests that serve the vendors from their own HTTP server
 - __main__   the command line, ``python -m tools.vendor_sandbox --port 8700 [--seed FILE.json]``
 
 Request bodies must be JSON objects sent with a Content-Length (no chunked uploads); a GET route

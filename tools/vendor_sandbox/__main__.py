@@ -20,7 +20,7 @@ from tools.vendor_sandbox.server import DEFAULT_SEED, VendorSandbox
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tools.vendor_sandbox",
-        description="Local fake of Braze, CleverTap, Insider and Dfinery deletion APIs.",
+        description="Local fake of the relay's vendors' deletion APIs (one module each in vendors/).",
     )
     parser.add_argument("--port", type=int, default=8700, help="0 picks a free port")
     parser.add_argument("--seed", type=Path, help="JSON seed file (default: DEFAULT_SEED)")

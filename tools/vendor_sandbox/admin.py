@@ -4,15 +4,15 @@ JSON in and out; a bad request answers 400 {"error": ...}. Every action calls th
 Python API (see server.py), so the two answer alike.
 
     GET    /_sandbox/state                  population per vendor (seed format)
-    GET    /_sandbox/calls[?vendor=braze]   {"calls": [...]} every vendor call, oldest first
+    GET    /_sandbox/calls[?vendor=NAME]    {"calls": [...]} every vendor call, oldest first
     GET    /_sandbox/config                 settings per vendor
     GET    /_sandbox/faults                 pending faults per vendor
     POST   /_sandbox/seed                   body: a seed; answers the new state
-    POST   /_sandbox/config                 body: {"braze": {"rate_limits": {"remove": 5}}, ...}
+    POST   /_sandbox/config                 body: {NAME: {"rate_limits": {ROUTE: 5}}, ...}
     POST   /_sandbox/faults                 body: {"vendor", "kind", "status"?, "count"?,
                                                    "seconds"?, "route"?}; answers the pending
                                                    faults
-    DELETE /_sandbox/faults[?vendor=insider]
+    DELETE /_sandbox/faults[?vendor=NAME]
     POST   /_sandbox/reset                  no people, calls, faults; default settings
 """
 

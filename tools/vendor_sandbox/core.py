@@ -35,7 +35,7 @@ def is_text(value: Any) -> bool:
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
-    except ValueError:  # e.g. Cloudflare's 520, which Insider can answer
+    except ValueError:  # e.g. Cloudflare's 520, which a vendor behind Cloudflare can answer
         return "Unknown Error"
 
 
@@ -129,7 +129,7 @@ class Route:
 
 
 class Vendor:
-    """What the four vendors share; each subclass holds one vendor's particular behaviour.
+    """What the vendors share; each subclass holds one vendor's particular behaviour.
 
     Subclasses define their settings, routes, authentication, error body, throttled answer and
     population. The sandbox drives them all through the same pipeline (see VendorSandbox).
@@ -191,6 +191,20 @@ class Vendor:
     def held_identifiers(self) -> set[str]:
         """Every identifier value the population still holds."""
         raise NotImplementedError
+
+    # -- stand-in answers (stand_in.py): the documented answer to a call, state left alone ----
+
+    def documented_success(self, route: str, request: Request) -> Reply:
+        """The route's documented success answer to this call, whatever the population holds:
+        as a vendor that held whoever a deletion names and erased them answers it; a lookup finds
+        nobody. The call is not checked (a healthy stand-in answers what the relay sends)."""
+        raise NotImplementedError
+
+    def hostile_answer(self, route: str, request: Request) -> Reply:
+        """An answer to this call that quotes back an identifier it names (in a partial failure,
+        a refusal or an error body), which the relay must neither log nor store; on a route
+        whose answers quote nothing, the documented success."""
+        return self.documented_success(route, request)
 
     # -- shared mechanics ----------------------------------------------------------------------
 

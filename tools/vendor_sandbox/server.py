@@ -118,7 +118,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class VendorSandbox:
-    """The four fake vendors behind one local port, with a Python and an HTTP admin API.
+    """Every fake vendor behind one local port, with a Python and an HTTP admin API.
 
     Every vendor call goes through the same pipeline: route -> body size -> credentials ->
     admission (rate window or concurrency) -> latency -> fault -> body check -> the vendor's
@@ -308,7 +308,7 @@ class VendorSandbox:
                 vendor.release(route.name)
 
     def _answer_admitted(self, vendor: Vendor, route: Route, request: Request) -> tuple[Reply, Fault | None]:
-        # Sleeps happen outside the lock, so that other calls (and CleverTap's concurrency
+        # Sleeps happen outside the lock, so that other calls (and a vendor's concurrency
         # limit) see this one in flight.
         self._stopping.wait(vendor.settings["latency"])
         with self._lock:

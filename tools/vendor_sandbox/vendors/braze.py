@@ -118,6 +118,30 @@ class Braze(Vendor):
             {"message": "Internal server error", "errors": ["internal error, retry later"]},
         )
 
+    def documented_success(self, route: str, request: Request) -> Reply:
+        body = request.body if isinstance(request.body, dict) else {}
+        if route == "remove":
+            removed = body.get("external_ids") or []
+            answer = {"message": "success", "removed_ids": removed, "removal_errors": []}
+            return Reply(self.success_status, answer)
+        if route == "delete":
+            named = next((body[key] for key in self.DELETE_KEYS if key in body), [])
+            return Reply(self.success_status, {"deleted": len(named) if isinstance(named, list) else 0})
+        answer: dict[str, Any] = {"users": []}
+        if isinstance(body.get("external_ids"), list):
+            answer["invalid_user_ids"] = body["external_ids"]
+        return Reply(self.success_status, {**answer, "message": "success"})
+
+    def hostile_answer(self, route: str, request: Request) -> Reply:
+        ids = request.body.get("external_ids") if isinstance(request.body, dict) else None
+        if route != "remove" or not isinstance(ids, list) or not ids:
+            return self.documented_success(route, request)
+        # The last id refused as a primary one, quoted in its removal error.
+        error = self._removal_error("primary", ids[-1], len(ids) - 1)
+        return Reply(
+            self.success_status, {"message": "success", "removed_ids": ids[:-1], "removal_errors": [error]}
+        )
+
     def normalize(self, record: Any) -> dict[str, Any]:
         require(
             isinstance(record, dict) and set(record) <= self.USER_FIELDS,

@@ -30,6 +30,7 @@ Faults: a 429 has no rate headers (CleverTap sends none); fail_in_200 is a 200
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -92,6 +93,14 @@ class CleverTap(Vendor):
 
     def fail_in_200(self) -> Reply | None:
         return Reply(200, {"status": "fail", "error": "Internal error", "code": 500})
+
+    def documented_success(self, route: str, request: Request) -> Reply:
+        return Reply(200, {"status": "success"}) if route == "delete" else self._not_found()
+
+    def hostile_answer(self, route: str, request: Request) -> Reply:
+        if route != "delete":
+            return self.documented_success(route, request)
+        return self.error(500, f"cannot delete {json.dumps(request.body)}")  # the body, quoted
 
     def normalize(self, record: Any) -> dict[str, Any]:
         deleted_at = record.get("deleted_at", 0) if isinstance(record, dict) else None

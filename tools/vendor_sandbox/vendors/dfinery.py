@@ -93,6 +93,13 @@ class Dfinery(Vendor):
     def fail_in_200(self) -> Reply | None:
         return self.envelope(200, *self.INTERNAL_ERROR)
 
+    def documented_success(self, route: str, request: Request) -> Reply:
+        return self.envelope(200, "20000", "OK", True)
+
+    def hostile_answer(self, route: str, request: Request) -> Reply:
+        (external_id,) = self.identifiers_in(request) or [None]
+        return self.envelope(200, "40001", f"VALIDATION_FAILURE: bad id {external_id}")  # quoted
+
     def normalize(self, record: Any) -> str:
         require(is_text(record), "a dfinery profile is its external_id (a string)")
         return record

@@ -33,6 +33,7 @@ Faults: a 429 carries Retry-After; Insider has no failure inside a 200, so it re
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 import time
@@ -100,6 +101,17 @@ class Insider(Vendor):
     def throttled(self, state: WindowState | None) -> Reply:
         wait = math.ceil(state.ends_at - time.time()) if state else 60
         return Reply(429, {"error": "rejected: too many requests"}, {"Retry-After": str(max(wait, 1))})
+
+    def documented_success(self, route: str, request: Request) -> Reply:
+        if route == "profile":
+            return self.error(404, "no such user for these identifiers: no data")
+        return Reply(200, {})
+
+    def hostile_answer(self, route: str, request: Request) -> Reply:
+        if route != "identity":
+            return self.documented_success(route, request)
+        identifiers = request.body.get("identifiers") if isinstance(request.body, dict) else None
+        return self.error(404, f"no such user for these identifiers {json.dumps(identifiers)}: no data")
 
     def normalize(self, record: Any) -> dict[str, Any]:
         require(isinstance(record, dict) and bool(record), "an insider user is an object")
