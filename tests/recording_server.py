@@ -1,6 +1,6 @@
 """A raw stdlib HTTP server for what werkzeug (pytest-httpserver) cannot show.
 
-Werkzeug drops request headers that contain underscores, such as Dfinery's `access_token`, and
+Werkzeug drops request headers that contain underscores, such as an `access_token` header, and
 cannot close a connection without answering. This server records requests as they arrive.
 """
 

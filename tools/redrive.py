@@ -1,6 +1,6 @@
 """Move dead-lettered messages back to their queue once the cause is fixed (e.g. rotated keys).
 
-    python -m tools.redrive --stack erasure-relay --queue Insider       # by the stack's outputs
+    python -m tools.redrive --stack erasure-relay --queue <Vendor>      # by the stack's outputs
     python -m tools.redrive --from DLQ_URL --to QUEUE_URL [--max 500]   # by URL
 
 Each message is sent again with its body and attributes, then deleted from the dead-letter queue
@@ -97,7 +97,10 @@ def stack_queue_urls(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.redrive", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", help="the deployed stack, to find the queues by --queue")
-    parser.add_argument("--queue", help="Braze, CleverTap, Insider, Dfinery or Intake (with --stack)")
+    parser.add_argument(
+        "--queue",
+        help="a vendor function's queue as the stack's outputs name it (<Vendor>), or Intake (with --stack)",
+    )
     parser.add_argument("--from", dest="source", help="dead-letter queue URL")
     parser.add_argument("--to", dest="target", help="queue URL to send the messages back to")
     parser.add_argument("--max", type=int, default=None, help="move at most this many")

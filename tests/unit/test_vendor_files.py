@@ -66,15 +66,9 @@ ALLOWED = {
     # -- files the layer's, the tools' or the tests' owners may rid of the names ---------------
     "events/env.local.json": "each verifying vendor's <VENDOR>_VERIFY_AFTER_S: no shared setting exists",
     "layers/connectors/erasure/identifiers.py": "identifier types that one vendor has, named after it",
-    "layers/connectors/erasure/times.py": "comment: the timestamp form one vendor documents",
-    "layers/connectors/erasure/outcomes.py": "comments: examples of vendors' answers",
-    "layers/connectors/erasure/redaction.py": "comment: an example of an echo in a query string",
-    "tests/recording_server.py": "comment: an example of a header with an underscore",
     "tools/bench/ceilings.py": "the bench measures the vendor with the lowest documented limit",
     "tools/bench/cpu.py": "a vendor name as a value in a result (any would do)",
     "tools/demo.py": "the demo's story: one vendor keeps a person after its 'success'",
-    "tools/erasure_cli/people.py": "help text of an identifier type one vendor has (user alias)",
-    "tools/redrive.py": "help text: the stack's queue names",
 }
 
 

@@ -43,7 +43,7 @@ def add_person_arguments(parser: argparse.ArgumentParser) -> None:
     for kind in PLAIN_TYPES:
         flags = [f"--{kind.replace('_', '-')}"] + (["--phone"] if kind is IdentifierType.PHONE_NUMBER else [])
         person.add_argument(*flags, dest=kind, metavar="VALUE", help=f"the person's {kind}")
-    person.add_argument("--user-alias", metavar="LABEL=NAME", help="a Braze user alias")
+    person.add_argument("--user-alias", metavar="LABEL=NAME", help="a user alias (identity.user_alias)")
     person.add_argument("--custom", action="append", default=[], metavar="NAME=VALUE", help="repeatable")
     person.add_argument("--action", choices=[a.value for a in Action], help="default: delete_profile")
     person.add_argument("--request-id", help="default: a new UUID")

@@ -85,8 +85,8 @@ def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | No
     """The meaning of an HTTP status that carries no per-identifier detail.
 
     A 2xx alone proves nothing: only a connector that recognises its vendor's documented success
-    body may say `deleted`. Vendors refine the rest where they document more (Insider's 404,
-    Dfinery's codes in a 200).
+    body may say `deleted`. Vendors refine the rest where they document more (a 404 that names
+    the person, result codes inside a 200).
     """
     if 200 <= status < 300:
         unproven = f"a {status} without the documented success body"
@@ -173,7 +173,7 @@ MAX_WAIT_SECONDS = 12 * 60 * 60  # SQS's longest visibility timeout
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """The wait a vendor asked for: Retry-After, or a rate window's reset time; at most 12 h.
 
-    Header names are matched case-insensitively (Braze's may arrive lowercase). Reset headers
+    Header names are matched case-insensitively (some arrive lowercase). Reset headers
     are epoch seconds; a value that is plainly a duration (small) is taken as seconds to wait.
     """
     wait = _asked_wait({k.lower(): v for k, v in headers.items()}, time.time() if now is None else now)

@@ -3,7 +3,7 @@ may not. The redactor cuts out every quoted form it knows and withholds a text t
 what is left of an identifier once escapes, encodings, punctuation and spacing are ignored.
 
 What a vendor, or the gateway in front of it, may echo: the identifier as sent (in a JSON body,
-or percent-encoded in CleverTap's query string), escaped for JSON, percent-encoded once or twice
+or percent-encoded in a lookup's query string), escaped for JSON, percent-encoded once or twice
 with hex in either case, plus-encoded, as HTML entities (&#64;, &commat;, or escaped twice as
 &amp;#64;), in another Unicode normalization (NFD, compatibility and full-width forms) or case,
 UTF-8 read as Latin-1 (http.client reads every header that way), a Python repr of its bytes, an

@@ -23,7 +23,7 @@ def years_after(moment: datetime, years: int) -> datetime:
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
-    """ISO-8601 UTC with milliseconds and Z, the form Dfinery documents; the year always has four
+    """ISO-8601 UTC with milliseconds and Z (a form vendors document); the year always has four
     digits (strftime's %Y has fewer before 1000 on Linux, which fromisoformat cannot read), so
     that timestamps also sort as text."""
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
