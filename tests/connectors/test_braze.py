@@ -8,6 +8,24 @@ from werkzeug import Response
 
 from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
+from tests.connectors.reads import (
+    ACCEPTED,
+    ALREADY_ABSENT,
+    DELETED,
+    FAILED,
+    REFUSED,
+    STILL_PRESENT,
+    THROTTLED,
+    TRANSIENT,
+    UNAUTHORIZED,
+    UNVERIFIABLE,
+    VERIFIED_ABSENT,
+    In,
+    Reads,
+    V,
+    one_each,
+    row,
+)
 from tests.helpers import CREDENTIALS, outcomes, request, respond
 
 PATH = "/users/external_ids/remove"
@@ -368,3 +386,327 @@ def test_a_lookup_refused_for_one_bad_id_is_halved_until_the_refusal_falls_on_it
         "verified_absent",
         "verified_absent",
     ]
+
+
+# == How the connector reads each answer, without a socket ====================================
+# READ_TABLES below: tests/unit/test_connector_reads.py runs every row, and the checks that hold
+# for every call (tests/connectors/reads.py). Sources, cited per table: Braze's reference page,
+# /work/shared/seeds/ "seed 002", and /work/shared/vendor-contracts.md ("contracts § <section>, <row>").
+
+TWO_OLD_IDS = one_each("remove_identifier", {"external_id": "old-1"}, {"external_id": "old-2"})
+TWO_EMAILS = one_each("delete_profile", {"email": "jane@example.com"}, {"email": "ana@example.com"})
+ONE_EMAIL = one_each("delete_profile", {"email": "jane@example.com"})
+TWO_EXTERNAL_IDS = one_each("delete_profile", {"external_id": "ext-a"}, {"external_id": "ext-b"})
+TWO_ALIASES = one_each(
+    "delete_profile",
+    {"user_alias": {"alias_name": "n1", "alias_label": "crm"}},
+    {"user_alias": {"alias_name": "n2", "alias_label": "crm"}},
+)
+
+
+# -- Braze: POST /users/external_ids/remove ----------------------------------------------------------
+# seed 002, "## 응답": {"message", "removed_ids", "removal_errors"}; each removal error refers to an
+# index of the request's array; `message` is an error for a bad key, an empty or >50 array, or a
+# rate limit. contracts § Braze, "remove response": an id is removed iff it is in removed_ids; the
+# error element's format is not documented (seen as strings and as arrays); "errors": 400 bad
+# syntax, 401 key, 403 permission, 404 bad URL, 429, 5xx; "accept any 2xx"; "rate headers":
+# X-RateLimit-Reset in epoch seconds, names possibly lowercase, no Retry-After.
+
+
+def removal_answer(removed, errors=()) -> dict:
+    return {"message": "success", "removed_ids": list(removed), "removal_errors": list(errors)}
+
+
+BRAZE_REMOVE = [
+    row("success-201", 201, removal_answer(["old-1", "old-2"]), V(DELETED)),
+    row("success-200", 200, removal_answer(["old-1", "old-2"]), V(DELETED)),
+    row("success-in-another-order", 201, removal_answer(["old-2", "old-1"]), V(DELETED)),
+    # Per-id failures inside a 2xx, in every shape the element has been seen in.
+    row(
+        "error-as-message-then-index",
+        201,
+        removal_answer(["old-1"], [["external id does not exist", 1]]),
+        [V(DELETED), V(ALREADY_ABSENT, "does not exist")],
+    ),
+    row(
+        "error-as-index-then-message",
+        201,
+        removal_answer(["old-2"], [[0, "deprecated external id not found"]]),
+        [V(ALREADY_ABSENT, "not found"), V(DELETED)],
+    ),
+    row(
+        "errors-as-strings-naming-the-index",
+        201,
+        removal_answer([], ["index 0: cannot remove a primary external id", "index 1: unknown external id"]),
+        [V(REFUSED, "primary external id"), V(ALREADY_ABSENT, "unknown external id")],
+    ),
+    row(
+        "error-as-object",
+        201,
+        removal_answer(["old-2"], [{"index": 0, "message": "external id does not exist"}]),
+        [V(ALREADY_ABSENT, "does not exist"), V(DELETED)],
+    ),
+    row(
+        "error-quoting-the-id",
+        201,
+        removal_answer(["old-1"], ["old-2 not found"]),
+        [V(DELETED), V(ALREADY_ABSENT, "not found")],
+    ),
+    # An error that does not say the id is absent is not absence.
+    row(
+        "error-asking-for-a-retry",
+        201,
+        removal_answer([], [["Unknown error, please retry", 0]]),
+        [V(FAILED, "please retry"), V(TRANSIENT, "removal not confirmed")],
+    ),
+    row(
+        "error-without-text",
+        201,
+        removal_answer([], [[1]]),
+        [V(TRANSIENT, "removal not confirmed"), V(FAILED)],
+    ),
+    # Not in removed_ids: never deleted.
+    row("neither-removed-nor-in-error", 201, removal_answer([]), V(TRANSIENT, "removal not confirmed")),
+    row(
+        "removed-ids-name-someone-else", 201, removal_answer(["old-3"]), V(TRANSIENT, "removal not confirmed")
+    ),
+    row("removed-ids-not-strings", 201, removal_answer([None, 1]), V(TRANSIENT, "removal not confirmed")),
+    row(
+        "error-index-out-of-range",
+        201,
+        removal_answer(["old-1"], [["not found", 5]]),
+        [V(DELETED), V(TRANSIENT, "removal not confirmed")],
+    ),
+    row(
+        "error-without-index-or-id",
+        201,
+        removal_answer([], ["not found"]),
+        V(TRANSIENT, "removal not confirmed"),
+    ),
+    # In removed_ids and in an error: removed_ids decides (iff).
+    row("removed-and-in-error", 201, removal_answer(["old-1", "old-2"], [["not found", 0]]), V(DELETED)),
+    # A 2xx without the documented body.
+    row("fatal-message-in-2xx", 201, {"message": "Invalid API key"}, V(TRANSIENT, "malformed")),
+    row("message-only", 201, {"message": "success"}, V(TRANSIENT, "malformed")),
+    row(
+        "removed-ids-a-string", 201, {"message": "success", "removed_ids": "old-1"}, V(TRANSIENT, "malformed")
+    ),
+    row("delete-endpoint-body", 201, {"deleted": 2}, V(TRANSIENT, "malformed")),
+    row("empty", 201, b"", V(TRANSIENT, "malformed")),
+    row("json-null", 201, "null", V(TRANSIENT, "malformed")),
+    row("html", 200, "<html><body>OK</body></html>", V(TRANSIENT, "malformed")),
+    row("truncated", 201, b'{"message": "success", "removed_ids": ["old-1", "ol', V(TRANSIENT, "malformed")),
+    # Errors by status, Braze's envelope {"message": <fatal>, "errors": [...]}.
+    row(
+        "400-over-50",
+        400,
+        {"message": "'external_ids' must have at most 50 items", "errors": []},
+        V(REFUSED, "at most 50"),
+    ),
+    row(
+        "400-empty-array",
+        400,
+        {"message": "'external_ids' must not be empty"},
+        V(REFUSED, "must not be empty"),
+    ),
+    row("401-invalid-key", 401, {"message": "Invalid API key"}, V(UNAUTHORIZED, "Invalid API key")),
+    row(
+        "403-permission",
+        403,
+        {"message": "users.external_ids.remove not allowed"},
+        V(UNAUTHORIZED, "not allowed"),
+    ),
+    row("404-bad-url", 404, {"message": "Not found"}, V(UNAUTHORIZED, "endpoint not found")),
+    row(
+        "429-lowercase-rate-headers",
+        429,
+        {"message": "Rate limit exceeded"},
+        V(THROTTLED, "Rate limit exceeded", wait=40),
+        {"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": In(40)},
+    ),
+    row(
+        "429-rate-headers",
+        429,
+        {"message": "Rate limit exceeded"},
+        V(THROTTLED, wait=25),
+        {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": In(25)},
+    ),
+    row("429-without-headers", 429, {"message": "Rate limit exceeded"}, V(THROTTLED)),
+    row("500", 500, {"message": "Internal server error"}, V(TRANSIENT, "Internal server error")),
+    row("502-html", 502, "<html>Bad Gateway</html>", V(TRANSIENT)),
+    row("503-empty", 503, b"", V(TRANSIENT)),
+]
+
+
+# -- Braze: POST /users/delete ---------------------------------------------------------------------
+# contracts § Braze, "profile erasure": one identifier type a call, answers {"deleted": n} = the
+# number *queued* (asynchronous); "Profile erasure details": the count has been seen to count
+# unknown ids too. So a count is `accepted` for every id of the call, never `deleted`.
+
+BRAZE_DELETE = [
+    row("all-queued", 201, {"deleted": 2}, V(ACCEPTED, "2 of the 2")),
+    row("some-queued", 200, {"deleted": 1}, V(ACCEPTED, "does not say which")),
+    row("count-as-text", 201, {"deleted": "2"}, V(TRANSIENT, "malformed")),
+    row("count-negative", 201, {"deleted": -1}, V(TRANSIENT, "malformed")),
+    row("count-fraction", 201, {"deleted": 1.5}, V(TRANSIENT, "malformed")),
+    row("count-boolean", 201, {"deleted": True}, V(TRANSIENT, "malformed")),
+    row("count-null", 201, {"deleted": None}, V(TRANSIENT, "malformed")),
+    row("message-only", 201, {"message": "success"}, V(TRANSIENT, "malformed")),
+    row("remove-endpoint-body", 201, removal_answer([]), V(TRANSIENT, "malformed")),
+    row("array", 201, "[]", V(TRANSIENT, "malformed")),
+    row("empty", 201, b"", V(TRANSIENT, "malformed")),
+    row("html", 200, "<html>gateway</html>", V(TRANSIENT, "malformed")),
+    row("truncated", 201, b'{"deleted": ', V(TRANSIENT, "malformed")),
+    row(
+        "400",
+        400,
+        {"message": "Invalid request", "errors": ["prioritization"]},
+        V(REFUSED, "Invalid request"),
+    ),
+    row("401", 401, {"message": "Invalid API key"}, V(UNAUTHORIZED, "Invalid API key")),
+    row("403", 403, {"message": "no users.delete permission"}, V(UNAUTHORIZED, "users.delete")),
+    row("404", 404, {"message": "Not found"}, V(UNAUTHORIZED, "endpoint not found")),
+    row("429", 429, {"message": "Rate limit exceeded"}, V(THROTTLED, wait=30), {"x-ratelimit-reset": In(30)}),
+    row("500", 500, {"message": "internal"}, V(TRANSIENT, "internal")),
+    row("503-empty", 503, b"", V(TRANSIENT)),
+]
+
+
+# -- Braze: POST /users/export/ids (verification) ------------------------------------------------------
+# contracts § "Verification", Braze row: gone is a 2xx (201 seen) with "users": [], possibly with
+# invalid_user_ids; by email or phone several profiles can match: gone means no user; judge from
+# `users`, never from invalid_user_ids; "one third party expects 404 instead" (not the documented
+# answer). § "Identity resolution", Braze row: users without external_id are anonymous profiles.
+
+
+def users(*found: dict, **extra) -> dict:
+    return {"users": list(found), "message": "success", **extra}
+
+
+BRAZE_EXPORT = [
+    row("gone", 201, users(), V(VERIFIED_ABSENT), targets=ONE_EMAIL),
+    row(
+        "gone-with-invalid-user-ids",
+        201,
+        users(invalid_user_ids=["x"]),
+        V(VERIFIED_ABSENT),
+        targets=ONE_EMAIL,
+    ),
+    row(
+        "one-user",
+        201,
+        users({"braze_id": "b1", "external_id": "jane-1"}),
+        V(STILL_PRESENT),
+        targets=ONE_EMAIL,
+    ),
+    row(
+        "anonymous-users",
+        201,
+        users({"braze_id": "b1"}, {"braze_id": "b2"}),
+        V(STILL_PRESENT),
+        targets=ONE_EMAIL,
+    ),
+    # A batch of external ids (or aliases): each user is mapped back to the id it names.
+    row(
+        "batch-one-found",
+        201,
+        users({"braze_id": "b1", "external_id": "ext-a"}),
+        [V(STILL_PRESENT), V(VERIFIED_ABSENT)],
+        targets=TWO_EXTERNAL_IDS,
+    ),
+    row(
+        "batch-both-found",
+        201,
+        users({"external_id": "ext-b"}, {"external_id": "ext-a"}),
+        V(STILL_PRESENT),
+        targets=TWO_EXTERNAL_IDS,
+    ),
+    row("batch-none-found", 201, users(), V(VERIFIED_ABSENT), targets=TWO_EXTERNAL_IDS),
+    row(
+        "batch-user-naming-none",
+        201,
+        users({"braze_id": "b9"}),
+        V(UNVERIFIABLE, "naming none"),
+        targets=TWO_EXTERNAL_IDS,
+    ),
+    row(
+        "batch-user-naming-another-id",
+        201,
+        users({"external_id": "ext-z"}),
+        V(UNVERIFIABLE, "naming none"),
+        targets=TWO_EXTERNAL_IDS,
+    ),
+    row(
+        "batch-found-and-unnamed",
+        201,
+        users({"external_id": "ext-a"}, {"braze_id": "b9"}),
+        [V(STILL_PRESENT), V(UNVERIFIABLE)],
+        targets=TWO_EXTERNAL_IDS,
+    ),
+    row(
+        "aliases-one-found",
+        201,
+        users({"braze_id": "b1", "user_aliases": [{"alias_name": "n1", "alias_label": "crm"}]}),
+        [V(STILL_PRESENT), V(VERIFIED_ABSENT)],
+        targets=TWO_ALIASES,
+    ),
+    row(
+        "alias-name-under-another-label",
+        201,
+        users({"braze_id": "b1", "user_aliases": [{"alias_name": "n1", "alias_label": "other"}]}),
+        V(UNVERIFIABLE),
+        targets=TWO_ALIASES,
+    ),
+    # A 2xx without a users list proves nothing.
+    row("users-missing", 201, {"message": "success"}, V(TRANSIENT, "malformed"), targets=ONE_EMAIL),
+    row("users-not-a-list", 201, {"users": "none"}, V(TRANSIENT, "malformed"), targets=TWO_EXTERNAL_IDS),
+    row("users-not-objects", 201, {"users": [1]}, V(TRANSIENT, "malformed"), targets=ONE_EMAIL),
+    row("users-null", 201, {"users": None}, V(TRANSIENT, "malformed"), targets=ONE_EMAIL),
+    row("empty", 201, b"", V(TRANSIENT, "malformed"), targets=ONE_EMAIL),
+    row("html", 200, "<html>oops</html>", V(TRANSIENT, "malformed"), targets=ONE_EMAIL),
+    row("truncated", 201, b'{"users": [', V(TRANSIENT, "malformed"), targets=TWO_EXTERNAL_IDS),
+    row(
+        "400", 400, {"message": "Invalid email address"}, V(UNVERIFIABLE, "refused (400)"), targets=ONE_EMAIL
+    ),
+    row("401", 401, {"message": "Invalid API key"}, V(UNAUTHORIZED), targets=ONE_EMAIL),
+    row("403", 403, {"message": "no users.export.ids permission"}, V(UNAUTHORIZED), targets=ONE_EMAIL),
+    # The third party's 404 is not Braze's documented "gone": a wrong URL until shown otherwise.
+    row("404", 404, {"message": "Not found"}, V(UNAUTHORIZED, "endpoint not found"), targets=ONE_EMAIL),
+    row(
+        "429",
+        429,
+        {"message": "Rate limit exceeded"},
+        V(THROTTLED, wait=50),
+        {"X-RateLimit-Reset": In(50)},
+        targets=TWO_EXTERNAL_IDS,
+    ),
+    row("500", 500, {"message": "internal"}, V(TRANSIENT), targets=ONE_EMAIL),
+    row("503-empty", 503, b"", V(TRANSIENT), targets=ONE_EMAIL),
+]
+
+
+READ_TABLES: dict[str, Reads] = {
+    "remove": Reads(
+        TWO_OLD_IDS,
+        BRAZE_REMOVE,
+        success=json.dumps(removal_answer(["old-1", "old-2"])).encode(),
+        unreadable={
+            # removal_errors not a list: the reading raises.
+            "errors-a-number": (
+                201,
+                {"message": "success", "removed_ids": [], "removal_errors": 7},
+                TWO_OLD_IDS,
+            ),
+        },
+    ),
+    "delete": Reads(TWO_EMAILS, BRAZE_DELETE, success=b'{"deleted": 2}'),
+    "export": Reads(
+        ONE_EMAIL,
+        BRAZE_EXPORT,
+        success=b'{"users": [], "message": "success"}',
+        unreadable={
+            # user_aliases not a list in a batch export.
+            "aliases-a-number": (201, users({"external_id": "ext-a", "user_aliases": 5}), TWO_EXTERNAL_IDS),
+        },
+    ),
+}

@@ -7,6 +7,20 @@ from werkzeug import Response
 
 from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
+from tests.connectors.reads import (
+    ACCEPTED,
+    REFUSED,
+    STILL_PRESENT,
+    THROTTLED,
+    TRANSIENT,
+    UNAUTHORIZED,
+    UNVERIFIABLE,
+    VERIFIED_ABSENT,
+    Reads,
+    V,
+    one_each,
+    row,
+)
 from tests.helpers import CREDENTIALS, outcomes, request, respond
 
 PATH = "/1/delete/profiles.json"
@@ -166,3 +180,154 @@ def test_profile_answers_read_as_verifications(httpserver, make_relay, status, b
     respond(httpserver.expect_oneshot_request(PROFILE), status, body)
     (results,) = make_relay("clevertap").look_up([request({"external_id": "c1"})])
     assert results[0].verdict.outcome == verification
+
+
+# == How the connector reads each answer, without a socket ====================================
+# READ_TABLES below: tests/unit/test_connector_reads.py runs every row, and the checks that hold
+# for every call (tests/connectors/reads.py). Sources, cited per table: CleverTap's reference page,
+# /work/shared/seeds/ "seed 003", and /work/shared/vendor-contracts.md ("contracts § <section>, <row>").
+
+TWO_IDENTITIES = one_each("delete_profile", {"external_id": "client-1"}, {"external_id": "client-2"})
+ONE_IDENTITY = one_each("delete_profile", {"external_id": "client-1"})
+
+
+# -- CleverTap: POST /1/delete/profiles.json -------------------------------------------------------
+# seed 003, "Example Response": {"status": "success"}. contracts § CleverTap: "success" 200 with
+# {"status": "success"} (envelope status = success / partial / fail); "errors": envelope
+# {"status": "fail", "error": <text>, "code": <int>}, codes 400, 401, 403, 404, 405, 409, 429,
+# 500, 503; "body": identity and guid both in one request is a 400; "rate": a concurrency limit,
+# over it 429 "Too many concurrent requests", no rate headers. Deletion is later, in a batch:
+# `accepted`, never `deleted`.
+
+
+def fail(error: str | None = None, code: object = None) -> dict:
+    body: dict = {"status": "fail"}
+    if error is not None:
+        body["error"] = error
+    if code is not None:
+        body["code"] = code
+    return body
+
+
+CLEVERTAP_DELETE = [
+    row("success", 200, {"status": "success"}, V(ACCEPTED, "within 48 hours")),
+    # In a 200, the envelope's code decides.
+    row("fail-400-in-200", 200, fail("Bad request", 400), V(REFUSED, "Bad request")),
+    row("fail-401-in-200", 200, fail("Invalid Passcode", 401), V(UNAUTHORIZED, "Invalid Passcode")),
+    row("fail-403-in-200", 200, fail("Forbidden", 403), V(UNAUTHORIZED)),
+    row("fail-404-in-200", 200, fail("Not found", 404), V(UNAUTHORIZED)),
+    row("fail-405-in-200", 200, fail("Method not allowed", 405), V(UNAUTHORIZED)),
+    row("fail-409-in-200", 200, fail("Conflict", 409), V(TRANSIENT, "Conflict")),
+    row("fail-429-in-200", 200, fail("Too many concurrent requests", 429), V(THROTTLED, "Too many")),
+    row("fail-500-in-200", 200, fail("Internal error", 500), V(TRANSIENT)),
+    row("fail-503-in-200", 200, fail("Unavailable", 503), V(TRANSIENT)),
+    row("fail-too-many-without-code", 200, fail("Too many concurrent requests"), V(THROTTLED, "Too many")),
+    # A failure that does not say which kind: retried, never given up on nor taken for success.
+    row("fail-without-code", 200, fail("Something went wrong"), V(TRANSIENT, "Something went wrong")),
+    row("fail-bare", 200, fail(), V(TRANSIENT, "failed without a code")),
+    row("fail-code-as-text", 200, fail("Bad request", "400"), V(TRANSIENT, "Bad request")),
+    row("fail-code-not-an-error", 200, fail("odd", 200), V(TRANSIENT, "odd")),
+    # Partial: no per-profile detail is documented, so none is taken as done.
+    row("partial", 200, {"status": "partial"}, V(TRANSIENT, "partial")),
+    row(
+        "partial-with-detail",
+        200,
+        {"status": "partial", "processed": 1, "unprocessed": [{"identity": "client-2"}]},
+        V(TRANSIENT, "partial"),
+    ),
+    # A 2xx without the documented envelope.
+    row("status-in-another-case", 200, {"status": "Success"}, V(TRANSIENT, "malformed")),
+    row("status-true", 200, {"status": True}, V(TRANSIENT, "malformed")),
+    row("status-missing", 200, {"message": "ok"}, V(TRANSIENT, "malformed")),
+    row("empty-object", 200, {}, V(TRANSIENT, "malformed")),
+    row("empty", 200, b"", V(TRANSIENT, "malformed")),
+    row("json-null", 200, "null", V(TRANSIENT, "malformed")),
+    row("not-json", 200, "not json", V(TRANSIENT, "malformed")),
+    row("truncated", 200, b'{"status": "succ', V(TRANSIENT, "malformed")),
+    # Errors by status: the HTTP status decides over any envelope.
+    row(
+        "400-identity-and-guid", 400, fail("identity and guid both present", 400), V(REFUSED, "both present")
+    ),
+    row("401", 401, fail("Unauthorized", 401), V(UNAUTHORIZED)),
+    row("403", 403, fail("Forbidden", 403), V(UNAUTHORIZED)),
+    row("404", 404, fail("Not found", 404), V(UNAUTHORIZED, "endpoint not found")),
+    row("405", 405, fail("Method not allowed", 405), V(UNAUTHORIZED)),
+    row("409", 409, fail("Conflict", 409), V(TRANSIENT)),
+    row("429-no-headers", 429, fail("Too many concurrent requests", 429), V(THROTTLED, "Too many")),
+    row("500", 500, fail("Internal", 500), V(TRANSIENT)),
+    row("503-empty", 503, b"", V(TRANSIENT)),
+    row("500-with-a-success-envelope", 500, {"status": "success"}, V(TRANSIENT)),
+]
+
+
+# -- CleverTap: GET /1/profile.json (verification) ----------------------------------------------
+# contracts § "Verification", CleverTap row: the not-found answer is not documented; success is
+# {"status": "success", "record": {...}}; clients read status "fail" or a missing record as not
+# found: "Treat only that as gone, any non-2xx as an error". The connector reads a "fail" as gone
+# only when its text says the person is not found (clevertap.py's docstring).
+
+CLEVERTAP_PROFILE = [
+    row(
+        "record",
+        200,
+        {"status": "success", "record": {"identity": "client-1", "profileData": {}}},
+        V(STILL_PRESENT),
+    ),
+    row("record-missing", 200, {"status": "success"}, V(VERIFIED_ABSENT, "no record")),
+    row("record-null", 200, {"status": "success", "record": None}, V(VERIFIED_ABSENT)),
+    row("fail-user-not-found", 200, fail("User not found"), V(VERIFIED_ABSENT, "User not found")),
+    row("fail-404-user-not-found", 200, fail("User not found", 404), V(VERIFIED_ABSENT)),
+    row("fail-profile-does-not-exist", 200, fail("Profile does not exist"), V(VERIFIED_ABSENT)),
+    # What does not say the person is not found proves nothing.
+    row("fail-404-not-found-of-no-one", 200, fail("Not found", 404), V(UNVERIFIABLE, "does not say")),
+    row("fail-account-not-found", 200, fail("Account not found"), V(UNVERIFIABLE)),
+    row("fail-other", 200, fail("Something went wrong"), V(UNVERIFIABLE, "Something went wrong")),
+    row("fail-bare", 200, fail(), V(UNVERIFIABLE)),
+    row(
+        "fail-no-profile-identifier",
+        200,
+        fail("No profile identifier given"),
+        V(UNVERIFIABLE),
+    ),
+    row("partial", 200, {"status": "partial"}, V(UNVERIFIABLE, "partial")),
+    row("record-a-list", 200, {"status": "success", "record": [{"identity": "client-1"}]}, V(UNVERIFIABLE)),
+    row("record-a-string", 200, {"status": "success", "record": "client-1"}, V(UNVERIFIABLE)),
+    *[
+        row(
+            f"record-{label}",
+            200,
+            {"status": "success", "record": garbled},
+            V(frozenset({UNVERIFIABLE, TRANSIENT})),
+        )
+        for label, garbled in (("false", False), ("empty-string", ""), ("zero", 0))
+    ],
+    # Any other code decides, even over a not-found text.
+    row("fail-400-in-200", 200, fail("User not found", 400), V(UNVERIFIABLE, "refused (400)")),
+    row("fail-401-in-200", 200, fail("Invalid Credentials", 401), V(UNAUTHORIZED)),
+    row("fail-429-in-200", 200, fail("Too many concurrent requests", 429), V(THROTTLED)),
+    row("fail-500-in-200", 200, fail("Internal", 500), V(TRANSIENT)),
+    row("fail-too-many-without-code", 200, fail("Too many concurrent requests"), V(THROTTLED)),
+    row("status-missing", 200, {"record": {"identity": "client-1"}}, V(TRANSIENT, "malformed")),
+    row("empty-object", 200, {}, V(TRANSIENT, "malformed")),
+    row("empty", 200, b"", V(TRANSIENT, "malformed")),
+    row("html", 200, "<html>oops</html>", V(TRANSIENT, "malformed")),
+    row("truncated", 200, b'{"status": "success", "rec', V(TRANSIENT, "malformed")),
+    # Any non-2xx is an error, never gone.
+    row(
+        "404-envelope", 404, fail("User not found", 404), V(UNVERIFIABLE, "not CleverTap's documented answer")
+    ),
+    row("404-html", 404, "<html>Not Found</html>", V(UNAUTHORIZED, "endpoint not found")),
+    row("400", 400, fail("Invalid identity", 400), V(UNVERIFIABLE, "refused (400)")),
+    row("400-user-not-found", 400, fail("User not found"), V(UNVERIFIABLE)),
+    row("401", 401, fail("Invalid Credentials"), V(UNAUTHORIZED)),
+    row("403", 403, fail("Forbidden", 403), V(UNAUTHORIZED)),
+    row("429", 429, fail("Too many concurrent requests"), V(THROTTLED)),
+    row("500-with-a-success-envelope", 500, {"status": "success"}, V(TRANSIENT)),
+    row("503-empty", 503, b"", V(TRANSIENT)),
+]
+
+
+READ_TABLES: dict[str, Reads] = {
+    "delete": Reads(TWO_IDENTITIES, CLEVERTAP_DELETE, success=b'{"status": "success"}'),
+    "profile": Reads(ONE_IDENTITY, CLEVERTAP_PROFILE, success=b'{"status": "success"}'),
+}

@@ -7,6 +7,24 @@ import pytest
 from erasure.relay import _BatchSender
 from erasure.request import Identifier, IdentifierType
 from erasure.vendors.base import Target
+from tests.connectors.reads import (
+    ACCEPTED,
+    ALREADY_ABSENT,
+    DELETED,
+    REFUSED,
+    STILL_PRESENT,
+    THROTTLED,
+    TRANSIENT,
+    UNAUTHORIZED,
+    UNVERIFIABLE,
+    VERIFIED_ABSENT,
+    Reads,
+    V,
+    everyone_in,
+    one_each,
+    person,
+    row,
+)
 from tests.helpers import CREDENTIALS, outcomes, request, respond
 
 PATH = "/api/user/v1/identity"
@@ -242,3 +260,146 @@ def test_profile_answers_read_as_verifications(httpserver, make_relay, status, b
     respond(httpserver.expect_oneshot_request(PROFILE, method="POST"), status, body)
     (results,) = make_relay("insider").look_up([request({"email": "jane@example.com"})])
     assert results[0].verdict.outcome == verification
+
+
+# == How the connector reads each answer, without a socket ====================================
+# READ_TABLES below: tests/unit/test_connector_reads.py runs every row, and the checks that hold
+# for every call (tests/connectors/reads.py). Sources, cited per table: Insider's reference page,
+# /work/shared/seeds/ "seed 001", and /work/shared/vendor-contracts.md ("contracts § <section>, <row>").
+
+ONE_EMAIL_TO_REMOVE = one_each("remove_identifier", {"email": "sample@useinsider.com"})
+WHOLE_PERSON = everyone_in(person("req-p", email="sample@useinsider.com", uuid="u-1"))
+ONE_EMAIL = one_each("delete_profile", {"email": "jane@example.com"})
+
+
+# -- Insider: DELETE /api/user/v1/identity -----------------------------------------------------------
+# seed 001, "Sample Responses": 400 {"error": "you cannot delete the sole identifier specified for
+# a user: bad request"}, 429 {"error": "rejected: too many requests"}. contracts § Insider:
+# "success" 200, body {} or empty; "errors": 400 no valid identifier, 400 {"success": false,
+# "message": "Partner is invalid."}, 401 token, 403 access denied, 404 {"error": "no such user for
+# these identifiers: no data"}, 5xx / 520 retryable; "rate": 429 possibly with Retry-After
+# (seconds), some hosts throttle with 403 "Request limit exceeded".
+
+SOLE = {"error": "you cannot delete the sole identifier specified for a user: bad request"}
+TOO_MANY = {"error": "rejected: too many requests"}
+NO_SUCH_USER = {"error": "no such user for these identifiers: no data"}
+PARTNER_INVALID = {"success": False, "message": "Partner is invalid."}
+TOKEN_FAILED = {"success": False, "message": "Partner token authentication failed."}
+
+INSIDER_ERRORS = [
+    row(
+        "400-no-valid-identifier",
+        400,
+        {"error": "no valid identifier: bad request"},
+        V(REFUSED, "no valid identifier"),
+    ),
+    row("400-partner-invalid", 400, PARTNER_INVALID, V(UNAUTHORIZED, "Partner is invalid")),
+    row("401-token", 401, TOKEN_FAILED, V(UNAUTHORIZED, "authentication failed")),
+    row(
+        "403-access-denied",
+        403,
+        {"success": False, "message": "Access Denied"},
+        V(UNAUTHORIZED, "Access Denied"),
+    ),
+    row(
+        "403-request-limit",
+        403,
+        {"message": "Request limit exceeded"},
+        V(THROTTLED, "limit", 30),
+        {"Retry-After": "30"},
+    ),
+    row("404-html", 404, "<html>Not Found</html>", V(UNAUTHORIZED, "endpoint not found")),
+    row("429-retry-after", 429, TOO_MANY, V(THROTTLED, "too many requests", 12), {"Retry-After": "12"}),
+    row("429-without-retry-after", 429, TOO_MANY, V(THROTTLED, "too many requests")),
+    row("500", 500, {"success": False, "message": "Internal error"}, V(TRANSIENT, "Internal error")),
+    row("520-empty", 520, b"", V(TRANSIENT)),
+    # A 2xx with anything but the documented {} or empty body proves nothing.
+    row("200-success-false", 200, TOKEN_FAILED, V(TRANSIENT, "without the documented success body")),
+    row("200-error-envelope", 200, TOO_MANY, V(TRANSIENT)),
+    row("200-no-such-user", 200, NO_SUCH_USER, V(TRANSIENT)),  # absence is a 404's, not a 200's
+    row("200-json-null", 200, "null", V(TRANSIENT)),
+    row("200-array", 200, "[]", V(TRANSIENT)),
+    row("200-html", 200, "<html><body>502 Bad Gateway</body></html>", V(TRANSIENT)),
+    row("200-truncated", 200, b'{"', V(TRANSIENT)),
+]
+
+INSIDER_IDENTITY = [
+    row("200-empty-object", 200, {}, V(DELETED)),
+    row("200-empty", 200, b"", V(DELETED)),
+    row("200-whitespace", 200, b" \r\n", V(DELETED)),
+    row("200-success-true", 200, {"success": True}, V(TRANSIENT)),
+    row("400-sole-identifier", 400, SOLE, V(REFUSED, "sole identifier")),
+    row("404-no-such-user", 404, NO_SUCH_USER, V(ALREADY_ABSENT, "no such user")),
+    row(
+        "202-empty-object",
+        202,
+        {},
+        V(frozenset({ACCEPTED, TRANSIENT})),
+    ),
+    *INSIDER_ERRORS,
+]
+
+
+# -- Insider: POST /api/user/v1/delete -------------------------------------------------------------
+# contracts § Insider, "profile erasure": 200 {}, one person a call, the unifier identifier
+# required; "Profile erasure details": 403 / 500 {"success": false, "message": ...}, the answer for
+# an unknown person is not documented. {} says nothing of when: `accepted` for every identifier.
+
+INSIDER_DELETE = [
+    row("200-empty-object", 200, {}, V(ACCEPTED, "says no more")),
+    row("200-empty", 200, b"", V(ACCEPTED)),
+    row("200-success-true", 200, {"success": True}, V(TRANSIENT)),
+    row(
+        "400-no-unifier", 400, {"error": "unifier identifier is required: bad request"}, V(REFUSED, "unifier")
+    ),
+    row("404-no-such-user", 404, NO_SUCH_USER, V(ALREADY_ABSENT, "no such user")),
+    *INSIDER_ERRORS,
+]
+
+
+# -- Insider: POST /api/user/v1/profile (verification) ------------------------------------------------
+# contracts § "Verification", Insider row: gone is 404 {"error": "no such user for these
+# identifiers: no data"}; present is a 200 with the profile's attributes (and the quota asked
+# for); 429 when the quota is spent. § "Identity resolution", Insider row: 404 "no such user"
+# when none.
+
+INSIDER_PROFILE = [
+    row(
+        "200-profile",
+        200,
+        {"attributes": {"email": "sample@useinsider.com"}, "quota": {"used": 1, "total": 1000}},
+        V(STILL_PRESENT),
+    ),
+    row("404-no-such-user", 404, NO_SUCH_USER, V(VERIFIED_ABSENT, "no such user")),
+    # An empty 2xx is no profile either way: not proof of absence.
+    row("200-empty-object", 200, {}, V(TRANSIENT, "empty answer")),
+    row("200-empty", 200, b"", V(TRANSIENT, "empty answer")),
+    *[
+        row(
+            f"200-{label}",
+            200,
+            envelope,
+            V(TRANSIENT),
+        )
+        for label, envelope in (
+            ("success-false-alone", {"success": False}),
+            ("success-true", {"success": True}),
+        )
+    ],
+    *[
+        # Lookup refusals are `unverifiable` (lookup_verdict_for_status), not `refused`.
+        pytest.param(*p.values[:3], V(UNVERIFIABLE, "refused (400)"), p.values[4], id=p.id, marks=p.marks)
+        if p.values[3].outcome is REFUSED
+        else p
+        for p in INSIDER_ERRORS
+    ],
+]
+
+
+READ_TABLES: dict[str, Reads] = {
+    "identity": Reads(ONE_EMAIL_TO_REMOVE, INSIDER_IDENTITY, success=b"{}"),
+    "delete": Reads(WHOLE_PERSON, INSIDER_DELETE, success=b"{}"),
+    "profile": Reads(
+        ONE_EMAIL, INSIDER_PROFILE, success=json.dumps(NO_SUCH_USER).encode(), success_status=404
+    ),
+}

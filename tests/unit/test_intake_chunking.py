@@ -27,13 +27,26 @@ QUEUES = {
     vendor: f"https://sqs.us-east-1.amazonaws.com/123456789012/erasure-{vendor}" for vendor in CONNECTORS
 }
 VENDOR_OF = {url: vendor for vendor, url in QUEUES.items()}
-# Who takes a delete_profile by external_id: Insider serves none of it, so it is skipped.
-EXTERNAL_ID_VENDORS = {"braze", "clevertap", "dfinery"}
 
 
 def request(request_id: str, **fields) -> DeletionRequest:
     body = {"request_id": request_id, "identity": {"external_id": f"user-{request_id}"}, **fields}
     return parse(body, known_vendors=KNOWN)
+
+
+# Who takes a delete_profile by external_id (the requests below), as the registry says; a vendor
+# that serves none of it is skipped.
+_PROBE = request("probe")
+EXTERNAL_ID_VENDORS = {
+    vendor
+    for vendor, connector in CONNECTORS.items()
+    if not all(connector.skip_reason(_PROBE.action, i) for i in _PROBE.identifiers)
+}
+SKIPPED_VENDORS = KNOWN - EXTERNAL_ID_VENDORS
+# The vendor whose queue refuses, in the tests of a refused batch; the two, when two refuse
+# (intake names them in their order).
+REFUSING = min(EXTERNAL_ID_VENDORS)
+FIRST_REFUSING, *_, LAST_REFUSING = sorted(EXTERNAL_ID_VENDORS)
 
 
 class FakeLedger:
@@ -104,12 +117,13 @@ def test_a_request_id_given_twice_in_one_bulk_is_opened_and_sent_once():
     assert answers[0] == answers[2]
     assert answers[0]["request_id"] == "req-a"
     assert sorted(answers[0]["vendors"]) == sorted(EXTERNAL_ID_VENDORS)
-    assert "insider" in answers[0]["skipped"]
+    assert sorted(answers[0]["skipped"]) == sorted(SKIPPED_VENDORS)
     for vendor in EXTERNAL_ID_VENDORS:
         assert queues.ids_sent_to(vendor) == ["req-a", "req-b"]
     sent = {json.loads(b)["request_id"]: b for _, bodies in queues.calls for b in bodies}
     assert sent["req-a"] == vendor_message(first)  # the first one's message, once
-    assert queues.ids_sent_to("insider") == []
+    for vendor in SKIPPED_VENDORS:
+        assert queues.ids_sent_to(vendor) == []
     assert ledger.marked == [{"req-a": EXTERNAL_ID_VENDORS, "req-b": EXTERNAL_ID_VENDORS}]
 
 
@@ -118,7 +132,7 @@ def test_a_request_id_given_twice_in_one_bulk_is_opened_and_sent_once():
     [
         {"identity": {"external_id": "someone-else"}},
         {"action": "remove_identifier"},
-        {"vendors": ["braze"]},  # the choice of vendors is part of an intake submission
+        {"vendors": [REFUSING]},  # the choice of vendors is part of an intake submission
         {"regulation": "ccpa"},
     ],
     ids=["other-identifier", "other-action", "other-vendors", "other-regulation"],
@@ -169,7 +183,7 @@ def test_a_bulk_goes_to_each_vendor_queue_in_batches_of_ten_each_its_own_message
 def test_a_refused_batch_leaves_only_its_own_requests_not_sent():
     requests = [request(f"req-{n:02d}") for n in range(12)]  # each vendor: a batch of 10, one of 2
     refused = {"req-10", "req-11"}
-    queues = FakeQueues(refuse=lambda vendor, ids: vendor == "braze" and "req-10" in ids)
+    queues = FakeQueues(refuse=lambda vendor, ids: vendor == REFUSING and "req-10" in ids)
     service, ledger, queues = intake(queues)
     answers = service.submit_many(requests)
 
@@ -177,32 +191,33 @@ def test_a_refused_batch_leaves_only_its_own_requests_not_sent():
         if req.request_id in refused:
             assert isinstance(answer, NotSent)
             assert answer.request_id == req.request_id
-            assert answer.reason.startswith("braze: ")
+            assert answer.reason.startswith(f"{REFUSING}: ")
             assert "not accepted" in answer.reason
-            assert "clevertap" not in answer.reason and "dfinery" not in answer.reason
+            assert all(other not in answer.reason for other in EXTERNAL_ID_VENDORS - {REFUSING})
         else:
             assert isinstance(answer, dict) and answer["request_id"] == req.request_id
     # Marked as far as the queues took them: a resubmission then sends only what is missing.
     (marks,) = ledger.marked
     assert marks == {
-        r.request_id: EXTERNAL_ID_VENDORS - ({"braze"} if r.request_id in refused else set())
+        r.request_id: EXTERNAL_ID_VENDORS - ({REFUSING} if r.request_id in refused else set())
         for r in requests
     }
 
     again = FakeQueues()
     answers = Intake(Routing(QUEUES), ledger, again).submit_many(requests)
     assert all(isinstance(a, dict) for a in answers)
-    assert again.calls == [("braze", [vendor_message(r) for r in requests[10:]])]
-    assert ledger.marked[-1] == {"req-10": {"braze"}, "req-11": {"braze"}}
+    assert again.calls == [(REFUSING, [vendor_message(r) for r in requests[10:]])]
+    assert ledger.marked[-1] == {"req-10": {REFUSING}, "req-11": {REFUSING}}
 
 
 def test_a_request_refused_by_two_queues_names_both():
-    service, ledger, _ = intake(FakeQueues(refuse=lambda vendor, ids: vendor in ("dfinery", "braze")))
+    refusing = (LAST_REFUSING, FIRST_REFUSING)
+    service, ledger, _ = intake(FakeQueues(refuse=lambda vendor, ids: vendor in refusing))
     (answer,) = service.submit_many([request("req-a")])
     assert isinstance(answer, NotSent)
-    assert answer.reason.startswith("braze: ")
-    assert "; dfinery: " in answer.reason
-    assert ledger.marked == [{"req-a": {"clevertap"}}]
+    assert answer.reason.startswith(f"{FIRST_REFUSING}: ")
+    assert f"; {LAST_REFUSING}: " in answer.reason
+    assert ledger.marked == [{"req-a": EXTERNAL_ID_VENDORS - set(refusing)}]
 
 
 # -- sqs_batches: by count and by UTF-8 bytes ----------------------------------------------------------
@@ -278,7 +293,7 @@ NON_ASCII = {
         "custom": {"name_kr": "김철수", "emoji": "🙂 café"},
         "user_alias": {"alias_name": "Ωmega", "alias_label": "crm"},
     },
-    "vendors": ["braze", "clevertap"],
+    "vendors": sorted(CONNECTORS)[:2],
     "regulation": "ccpa",
     "requested_at": "2025-05-13T06:01:48.501Z",
 }

@@ -57,8 +57,6 @@ ALLOWED = {
     "tests/tools/test_erasure_cli.py": "the command line's outcome rows per vendor",
     "tests/tools/test_redrive_errors.py": "a redrive by one vendor's queue name",
     "tests/unit/test_config.py": "one vendor's URL and verification settings, read as documented",
-    "tests/unit/test_connector_reads.py": "each connector's reading of its vendor's documented answers",
-    "tests/unit/test_intake_chunking.py": "which vendor serves which identifier, by contract",
     "tests/unit/test_receipt.py": "vendor names as values in ledger items (any names would do)",
     "tests/unit/test_request.py": "identifier types that one vendor has, named after it",
     "tests/unit/test_retry_policy.py": "a vendor name as a value in a result (any would do)",
