@@ -15,6 +15,7 @@ from erasure.handlers.sqs import REQUEUE_AFTER_RECEIVES, RetryScheduler
 from erasure.ledger import LedgerTable, OutcomeBook, OutcomeNotRecorded, RequestBook
 from erasure.observability import IdentifierHasher
 from erasure.outcomes import IdentifierResult, Outcome, Verdict
+from erasure.vendors import CONNECTORS
 from tests.helpers import HASH_KEY, VENDORS, FakeContext, answer_success, event, request
 from tools.sam_local import sqs_record
 
@@ -108,7 +109,12 @@ def test_a_queue_refusing_one_batch_mid_bulk_costs_only_that_batch(relay, monkey
     assert all(r["request_id"].startswith("b-") and "resubmit" in r["message"] for r in unsent)
     again = [b for b in bulk(250) if b["request_id"] in {r["request_id"] for r in unsent}]
     assert relay.post({"requests": again})[0] == 202
-    assert [relay.waiting(v) for v in VENDORS] == [250, 250, 250, 0]  # all but insider serve external ids
+    deletion = request({"external_id": "crm-0"})  # each item of bulk(): one external id, delete_profile
+    (external_id,) = deletion.identifiers
+    serving = [not CONNECTORS[v].skip_reason(deletion.action, external_id) for v in VENDORS]
+    assert any(serving)
+    # Every vendor that serves external ids has each request once; the others none.
+    assert [relay.waiting(v) for v in VENDORS] == [250 if serves else 0 for serves in serving]
 
 
 def test_a_ledger_failing_in_one_chunk_answers_that_chunk_and_goes_on(relay, monkeypatch):
