@@ -32,7 +32,7 @@ def test_without_the_sandbox_url_the_documented_host_is_used():
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"CLEVERTAP_VERIFY_AFTER_S": str(8 * 86400)}, "CLEVERTAP_VERIFY_AFTER_S"),
+        ({"VERIFY_AFTER_S": str(8 * 86400)}, "VERIFY_AFTER_S"),
         ({"VERIFY_BACKOFF_S": "86400", "VERIFY_MAX_CHECKS": "5"}, "VERIFY_BACKOFF_S"),  # 1, 2, 4, 8 days
         ({"VERIFY_MAX_CHECKS": "0"}, "VERIFY_MAX_CHECKS"),
     ],

@@ -44,7 +44,7 @@ def test_a_vendor_with_a_lookup_checks_through_its_own_queue_after_its_documente
         assert "VERIFY_QUEUE_URL" not in variables
         return
     assert variables["VERIFY_QUEUE_URL"] == {"Ref": f"{name}Queue"}
-    delay = variables[f"{vendor.upper()}_VERIFY_AFTER_S"]
+    delay = variables["VERIFY_AFTER_S"]
     assert PARAMETERS[delay["Ref"]]["Default"] == connector.verify_after_s
     queue_statement = next(
         s

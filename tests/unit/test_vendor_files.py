@@ -62,7 +62,6 @@ ALLOWED = {
     "tests/unit/test_retry_policy.py": "a vendor name as a value in a result (any would do)",
     "tests/unit/test_template.py": "a docstring's example of the template's naming",
     # -- files the layer's, the tools' or the tests' owners may rid of the names ---------------
-    "events/env.local.json": "each verifying vendor's <VENDOR>_VERIFY_AFTER_S: no shared setting exists",
     "layers/connectors/erasure/identifiers.py": "identifier types that one vendor has, named after it",
     "tools/bench/ceilings.py": "the bench measures the vendor with the lowest documented limit",
     "tools/bench/cpu.py": "a vendor name as a value in a result (any would do)",

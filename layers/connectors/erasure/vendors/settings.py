@@ -63,12 +63,12 @@ def load_vendor_settings(
 
 def verification_settings(connector: Connector, env: Mapping[str, str]) -> VerificationSettings | None:
     """VERIFY_QUEUE_URL (the function's own queue; unset: no verification), the first check's
-    delay <VENDOR>_VERIFY_AFTER_S (default: the vendor's documented consistency), VERIFY_BACKOFF_S
-    (900) and VERIFY_MAX_CHECKS (3)."""
+    delay VERIFY_AFTER_S (each vendor function's own; default: the vendor's documented
+    consistency), VERIFY_BACKOFF_S (900) and VERIFY_MAX_CHECKS (3)."""
     queue_url = env.get("VERIFY_QUEUE_URL", "").strip()
     if not queue_url:
         return None
-    after = f"{connector.name.upper()}_VERIFY_AFTER_S"
+    after = "VERIFY_AFTER_S"
     settings = VerificationSettings(
         queue_url=queue_url,
         after_s=number_setting(env, after, connector.verify_after_s, int, allow_zero=True),
