@@ -243,7 +243,7 @@ class ApiGateway:
         with binding(port, "the local API"):
             self._server = ThreadingHTTPServer(("127.0.0.1", port), _ApiRequestHandler)
         self._server.daemon_threads = True
-        self._server.gateway = self  # type: ignore[attr-defined]
+        self._server.gateway = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -293,7 +293,7 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         headers["X-Forwarded-For"] = self.client_address[0]
         headers["X-Forwarded-Port"] = str(self.server.server_address[1])
         headers["X-Forwarded-Proto"] = "http"
-        status, response_headers, data = self.server.gateway.respond(  # type: ignore[attr-defined]
+        status, response_headers, data = self.server.gateway.respond(
             self.command, self.path, headers, body, self.client_address[0]
         )
         self.send_response(status)

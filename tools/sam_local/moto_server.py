@@ -58,8 +58,8 @@ def install() -> None:
     """Make the two cuts in this process (once, however often it is called)."""
     if dynamodb_models.copy is not copy:
         return
-    sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
-    dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy)  # type: ignore[assignment]
+    sqs_models.unix_time_millis = _unix_time_millis
+    dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy)
     backend = dynamodb_models.DynamoDBBackend
     backend.transact_write_items = _copy_each_table_once(backend.transact_write_items)
 

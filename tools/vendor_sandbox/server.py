@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
             request.body = json.loads(request.raw_body) if request.raw_body else None
         except ValueError:
             request.body = None
-        reply = self.server.sandbox.respond(request)  # type: ignore[attr-defined]
+        reply = self.server.sandbox.respond(request)
         if reply.status is None:
             self._reset_connection()
         else:
