@@ -290,7 +290,8 @@ CLEVERTAP_PROFILE = [
         V(UNVERIFIABLE),
     ),
     row("partial", 200, {"status": "partial"}, V(UNVERIFIABLE, "partial")),
-    row("record-a-list", 200, {"status": "success", "record": [{"identity": "client-1"}]}, V(UNVERIFIABLE)),
+    # Not the page's shape, but records all the same: never read as "gone".
+    row("record-a-list", 200, {"status": "success", "record": [{"identity": "client-1"}]}, V(STILL_PRESENT)),
     row("record-a-string", 200, {"status": "success", "record": "client-1"}, V(UNVERIFIABLE)),
     *[
         row(

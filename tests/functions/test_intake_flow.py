@@ -12,8 +12,10 @@ from werkzeug import Response
 
 from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer
+from erasure.observability import IdentifierHasher
+from erasure.relay import Relay
+from erasure.resolution import Resolver
 from erasure.vendors import CONNECTORS
-from erasure.vendors.base import Target
 from tests.helpers import CREDENTIALS, VENDORS, FakeContext, answer_success, load_function, request
 from tools.redrive import main as redrive_main
 from tools.sam_local import sqs_record
@@ -46,34 +48,30 @@ def serving(identity, action="delete_profile") -> list[str]:
     ]
 
 
+class StandInHttp:
+    """An HttpClient whose vendor is the test server's stand-in, answering its documented success."""
+
+    def send(self, call):
+        url = urlsplit(call.url)
+        sent = stand_in.request_of(call.method, url.path, dict(parse_qsl(url.query)), call.headers, call.body)
+        reply = stand_in.answer(sent, "success")
+        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        return HttpAnswer(reply.status, reply.headers, body)
+
+
 def documented_outcomes(identity, action="delete_profile") -> dict[tuple[str, str], str]:
     """{(vendor, identifier type): outcome} once every vendor gave its documented success: the
     connector's reading of its sandbox twin's answer (the answer the test server gives) to the
-    calls it makes for these identifiers, "skipped" for those it does not serve."""
+    calls it makes for these identifiers (its lookups first, where it resolves), "skipped" for
+    those it does not serve."""
     deletion, found = request(identity, action), {}
     for vendor, connector in CONNECTORS.items():
-        operation = connector.operation_for(deletion.action)
         settings = VendorSettings(
             "http://vendor.test", CREDENTIALS[vendor], 1, {}, 1.0, 1.0, connector.options({})
         )
-        groups: dict = {}
-        for identifier in deletion.identifiers:
-            if connector.skip_reason(deletion.action, identifier):
-                found[vendor, identifier.label] = "skipped"
-            else:
-                target = Target(deletion, identifier)
-                groups.setdefault(operation.batch_group(target), []).append(target)
-        for targets in groups.values():
-            call = operation.build(targets, settings)
-            url = urlsplit(call.url)
-            sent = stand_in.request_of(
-                call.method, url.path, dict(parse_qsl(url.query)), call.headers, call.body
-            )
-            reply = stand_in.answer(sent, "success")
-            body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-            verdicts = operation.read(HttpAnswer(reply.status, reply.headers, body), targets)
-            for target, verdict in zip(targets, verdicts, strict=True):
-                found[vendor, target.identifier.label] = str(verdict.outcome)
+        resolver = Resolver(Relay(connector, settings, IdentifierHasher(b"k" * 32), StandInHttp()))
+        (results,) = resolver.delete(resolver.resolve([deletion], None, {}), None, {})
+        found.update({(vendor, r.identifier.label): str(r.verdict.outcome) for r in results})
     return found
 
 

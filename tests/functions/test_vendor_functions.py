@@ -34,7 +34,9 @@ def test_the_sample_sqs_event_is_delivered(vendor, vendor_function, httpserver):
     handler = vendor_function(vendor).lambda_handler
     assert handler(event(vendor, "sqs"), FakeContext()) == {"batchItemFailures": []}
     assert httpserver.log, "the vendor was called"
-    assert all(resp.status_code < 300 for _, resp in httpserver.log)
+    # Healthy answers: successes, and a lookup's documented "no such user" (the stand-in holds
+    # no one, so a vendor that resolves first finds the person already absent).
+    assert all(resp.status_code < 300 or resp.status_code == 404 for _, resp in httpserver.log)
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
@@ -45,7 +47,8 @@ def test_the_sample_api_event_answers_200_with_outcomes(vendor, vendor_function,
     assert answer["statusCode"] == 200
     assert body["request_id"] == SAMPLE_BODY["request_id"]
     outcomes = {o["outcome"] for o in body["outcomes"]}
-    assert outcomes & {"deleted", "accepted"} and outcomes <= {"deleted", "accepted", "skipped"}
+    taken = {"deleted", "accepted", "already_absent", "resolved"}
+    assert outcomes & taken and outcomes <= {*taken, "skipped"}
     assert all(len(o["id_hash"]) == 32 for o in body["outcomes"])
 
 

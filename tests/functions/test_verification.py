@@ -82,7 +82,11 @@ def drain(relay, rounds: int = 30) -> None:
 
 
 def lookups(sandbox, vendor):
-    return [c for c in sandbox.calls(vendor) if c["lookup"]]
+    """The vendor's verification lookups: those after its first deletion call (the ones before
+    it resolve whom to delete)."""
+    calls = sandbox.calls(vendor)
+    first = next((n for n, c in enumerate(calls) if not c["lookup"]), len(calls))
+    return [c for c in calls[first:] if c["lookup"]]
 
 
 def by_identifier(receipt, vendor):
@@ -124,11 +128,19 @@ def test_a_person_erased_at_every_vendor_is_verified_gone_where_a_lookup_can_tel
     assert status == 200
     assert any(checked(v) for v in VENDORS)  # some vendor's lookup can tell
     for vendor in VENDORS:
-        verified = {i: o["verification"] for i, o in by_identifier(receipt, vendor).items()}
+        given = {i: o for i, o in by_identifier(receipt, vendor).items() if not o["resolved_from"]}
+        verified = {i: o["verification"] for i, o in given.items()}
         assert verified == {
             i.label: expected_verification(vendor, i) for i in parse(JANE_REQUEST).identifiers
         }, vendor
-    assert set(by_identifier(receipt, "braze")) == {"external_id", "email", "guid"}
+    braze = by_identifier(receipt, "braze")
+    assert set(braze) == {"external_id", "email", "guid", "braze_id"}
+    # Her profile, found by her email and deleted by its braze_id; checked through the email.
+    assert braze["braze_id"]["resolved_from"] == braze["email"]["id_hash"]
+    assert (braze["email"]["outcome"], braze["email"]["resolved_to"]) == (
+        "resolved",
+        [{"identifier": "braze_id", "id_hash": braze["braze_id"]["id_hash"]}],
+    )
     assert by_identifier(receipt, "braze")["guid"]["verification"] is None  # skipped: nothing to check
     dfinery = by_identifier(receipt, "dfinery")["external_id"]
     assert (dfinery["outcome"], dfinery["verification"]) == ("deleted", "unverifiable")
@@ -165,10 +177,12 @@ def test_a_vendor_that_keeps_the_person_ends_still_present_with_the_alarm(
     assert "the deletion was sent again: accepted" in insider["verification_reason"]
     assert relay.get("jane-erasure")[1]["verification"] == "still_present"
     assert [c["route"] for c in sandbox.calls("insider")] == [
+        "profile",  # her identifiers, the unifier among them
         "delete",
         "profile",
         "profile",
         "profile",
+        "profile",  # the re-send resolves her again
         "delete",
     ]
     metric = [
@@ -249,13 +263,16 @@ def test_a_check_delivered_twice_looks_up_once_and_is_recorded_once(checks_at_on
 
 
 def test_a_failed_lookup_is_tried_again_never_taken_for_an_answer(checks_at_once, relay, sandbox):
+    relay.post(JANE_REQUEST)
+    relay.deliver("intake")
+    relay.deliver("braze")  # resolved and deleted: the checks are due at once
     sandbox.inject_fault("braze", "status", status=500, count=1, route="export")
     sandbox.inject_fault("braze", "malformed", count=1, route="export")
-    relay.post(JANE_REQUEST)
     drain(relay)
     braze = by_identifier(relay.get("jane-erasure")[1], "braze")
 
-    assert {o["verification"] for i, o in braze.items() if i != "guid"} == {"verified_absent"}
+    checked_here = {i: o for i, o in braze.items() if i != "guid" and not o["resolved_from"]}
+    assert {o["verification"] for o in checked_here.values()} == {"verified_absent"}
     assert len(lookups(sandbox, "braze")) == 4
 
 
@@ -325,14 +342,18 @@ def test_a_deletion_through_a_vendor_route_is_answered_pending_and_then_verified
 ):
     api = event("insider", "api", {"request_id": "jane-at-insider", "identity": {"email": JANE["email"]}})
     answer = relay.vendors["insider"](api, FakeContext())
-    (outcome,) = json.loads(answer["body"])["outcomes"]
+    outcomes = {o["identifier"]: o for o in json.loads(answer["body"])["outcomes"]}
+    outcome = outcomes.pop("email")
 
     assert (answer["statusCode"], outcome["outcome"], outcome["verification"]) == (200, "accepted", "pending")
+    # Her other identifiers, read first and erased in the same call, are checked through the email.
+    assert {(i, o["outcome"], o["verification"]) for i, o in outcomes.items()} == {("uuid", "accepted", None)}
     drain(relay)
     assert len(lookups(sandbox, "insider")) == 1
-    assert [i["verification"] for i in relay.ledger_items() if i["item"].startswith("OUTCOME#")] == [
-        "verified_absent"
+    checked_items = [
+        i for i in relay.ledger_items() if i["item"].startswith("OUTCOME#") and i.get("verification")
     ]
+    assert [i["verification"] for i in checked_items] == ["verified_absent"]
 
 
 def test_a_check_that_comes_before_its_deletion_is_recorded_waits_for_it(checks_at_once, relay, sandbox):
@@ -387,7 +408,8 @@ def test_a_re_send_after_the_last_check_that_is_throttled_is_sent_again(
     assert insider["verification"] == "still_present"
     assert "the deletion was sent again: accepted" in insider["verification_reason"]
     routes = [c["route"] for c in sandbox.calls("insider")]
-    assert routes == ["delete", "profile", "delete", "profile", "delete"]
+    # Each deletion resolves her first (profile), the re-sends too.
+    assert routes == ["profile", "delete", "profile", "profile", "delete", "profile", "profile", "delete"]
 
 
 def test_the_watch_publishes_a_final_request_the_stream_missed_and_takes_it_off_the_deadline_index(

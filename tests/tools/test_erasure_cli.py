@@ -107,7 +107,7 @@ def test_one_person_from_flags_is_submitted_watched_until_final_and_receipted(ap
         assert rows(output)[0][:2] == ["cli-jane", "completed"]
         outcomes = {(r[0], r[1]): r[3] for r in rows(output) if r and r[0] in receipt["vendors"]}
         assert outcomes[("dfinery", "external_id")] == "deleted"
-        assert outcomes[("braze", "email")] == "accepted"
+        assert outcomes[("braze", "email")] == "resolved"  # her profiles found by it, erased by braze_id
     for output in (*submitted, *watched, *table, as_json[2]):
         assert JANE["email"] not in str(output) and JANE["external_id"] not in str(output)
 

@@ -308,6 +308,8 @@ def test_braze_export_answers_the_requested_fields_and_the_external_ids_it_does_
     )
 
     assert response.status == 201
+    generated = response.json()["users"][1]["braze_id"]  # Braze gives every user one: u2 was seeded without
+    assert generated.startswith("bz-")
     assert response.json() == {
         "users": [
             {
@@ -315,7 +317,7 @@ def test_braze_export_answers_the_requested_fields_and_the_external_ids_it_does_
                 "external_id": "u1",
                 "user_aliases": [{"alias_name": "crm-1", "alias_label": "crm"}],
             },
-            {"external_id": "u2"},
+            {"braze_id": generated, "external_id": "u2"},
         ],
         "invalid_user_ids": ["ghost", "old-u1"],
         "message": "success",

@@ -60,4 +60,11 @@ def test_only_throttled_transient_and_unauthorized_are_retried():
         Outcome.ACCEPTED,
         Outcome.ALREADY_ABSENT,
         Outcome.SKIPPED,
+        Outcome.RESOLVED,
+        # A dry run's findings: the dry run did what it was asked.
+        Outcome.WOULD_DELETE,
+        Outcome.NOT_FOUND,
+        Outcome.NO_LOOKUP,
     }
+    # Final, and not a success: several people hold the identifier, so none was erased.
+    assert Outcome.AMBIGUOUS.is_final and not Outcome.AMBIGUOUS.is_success

@@ -11,6 +11,18 @@ from tools.sam_local import load_template
 
 TEMPLATE = load_template(ROOT / "template.yaml")
 RESOURCES, PARAMETERS = TEMPLATE["Resources"], TEMPLATE["Parameters"]
+GLOBAL_VARIABLES = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def sends_to(function: dict) -> list:
+    """The queues a function's policies let it send to with sqs:SendMessage alone."""
+    return [
+        statement["Resource"]
+        for policy in function["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if statement["Action"] == "sqs:SendMessage"
+    ]
 
 
 def resource(vendor: str, kind: str) -> dict:
@@ -31,8 +43,13 @@ def test_each_vendor_has_its_function_queue_dead_letters_secret_and_alarm(vendor
     assert resource(vendor, "Queue")["RedrivePolicy"]["maxReceiveCount"] == 20
     assert resource(vendor, "DeadLetterAlarm")["Threshold"] == 0
     assert "SecretString" in resource(vendor, "Credentials")
-    intake = RESOURCES["IntakeFunction"]["Properties"]["Environment"]["Variables"]
-    assert f"{vendor.upper()}_QUEUE_URL" in intake
+    # Every function is told every vendor queue: intake fans out to them, and a vendor function
+    # carries what its lookups learn to them.
+    assert GLOBAL_VARIABLES[f"{vendor.upper()}_QUEUE_URL"] == {
+        "Ref": f"{type(CONNECTORS[vendor]).__name__}Queue"
+    }
+    if CONNECTORS[vendor].lookup is not None:
+        assert sends_to(function) == sends_to(RESOURCES["IntakeFunction"]["Properties"])
 
 
 @pytest.mark.parametrize("vendor", list(CONNECTORS))

@@ -94,11 +94,30 @@ class IntakeSettings:
     hash_key: bytes
     ledger: LedgerSettings
     queue_urls: Mapping[str, str]
+    enrich_default: bool = False  # ENRICH_DEFAULT: a request without `enrich` takes this
 
     @classmethod
     def from_env(cls, vendors: list[str], env: Mapping[str, str] = os.environ) -> IntakeSettings:
-        urls = {vendor: env.get(f"{vendor.upper()}_QUEUE_URL", "").strip() for vendor in vendors}
-        return cls(load_hash_key(env), LedgerSettings.from_env(env), {v: u for v, u in urls.items() if u})
+        return cls(
+            load_hash_key(env),
+            LedgerSettings.from_env(env),
+            vendor_queue_urls(vendors, env),
+            flag_setting(env, "ENRICH_DEFAULT"),
+        )
+
+
+def vendor_queue_urls(vendors: list[str], env: Mapping[str, str]) -> dict[str, str]:
+    """<VENDOR>_QUEUE_URL of each vendor that has one in this deployment."""
+    urls = {vendor: env.get(f"{vendor.upper()}_QUEUE_URL", "").strip() for vendor in vendors}
+    return {v: u for v, u in urls.items() if u}
+
+
+def flag_setting(env: Mapping[str, str], variable: str) -> bool:
+    """A true/false setting, false unless set."""
+    raw = env.get(variable, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigError(f"{variable} must be true or false")
+    return raw == "true"
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from erasure.aws_clients import SQS_BATCH
 from erasure.errors import ConflictingRequest, FanOutFailed
 from erasure.ledger import RequestBook, StoredRequest, content_fingerprint
 from erasure.observability import CORRELATION_ID, logger
-from erasure.request import DeletionRequest
+from erasure.request import DeletionRequest, parse
 from erasure.vendors import CONNECTORS
 
 # SendMessageBatch calls of one bulk in flight at once: independent, so latency, not order, matters.
 SENDERS = 16
 SendBatch = Callable[[str, list[str]], None]  # (queue URL, bodies); raises FanOutFailed
+KNOWN_VENDORS = frozenset(CONNECTORS)
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,17 @@ Submitted = dict[str, Any] | ConflictingRequest | NotSent
 
 
 class Intake:
-    def __init__(self, routing: Routing, ledger: RequestBook, send_batch: SendBatch):
+    def __init__(
+        self, routing: Routing, ledger: RequestBook, send_batch: SendBatch, enrich_default: bool = False
+    ):
         self.routing = routing
         self.ledger = ledger
         self.send_batch = send_batch
+        self.enrich_default = enrich_default  # ENRICH_DEFAULT: for a request that does not say
+
+    def read(self, body: Any, **defaults: Any) -> DeletionRequest:
+        """A submitted body as a request (InvalidRequest naming every bad field)."""
+        return parse(body, known_vendors=KNOWN_VENDORS, default_enrich=self.enrich_default, **defaults)
 
     def submit(self, request: DeletionRequest) -> dict[str, Any]:
         (answer,) = self.submit_many([request])
@@ -176,7 +184,9 @@ class Intake:
 
 
 def vendor_message(request: DeletionRequest) -> str:
-    """What a vendor queue receives: the request with its id and time fixed, without `vendors`."""
+    """What a vendor queue receives: the request with its id and time fixed; `vendors` only when
+    enrichment may carry what one vendor learns to the others (and must keep to those)."""
     message = request.to_message()
-    message.pop("vendors", None)
+    if not request.enrich:
+        message.pop("vendors", None)
     return json.dumps(message, ensure_ascii=False)  # as UTF-8: \uXXXX would triple its size

@@ -22,6 +22,15 @@ class Outcome(StrEnum):
     THROTTLED = "throttled"  # try again after the wait the vendor asked for
     TRANSIENT = "transient"  # 5xx, timeouts, resets, malformed answers
     SKIPPED = "skipped"  # this vendor does not serve this action or identifier
+    # Identity resolution: the vendor's lookup found the profiles this identifier names, and each
+    # was erased by its own id (their outcomes are the profile ids' own, `resolved_from` it).
+    RESOLVED = "resolved"
+    # Several people (identified profiles with different external ids) hold it: none is erased.
+    AMBIGUOUS = "ambiguous"
+    # A dry run's findings: nothing is deleted.
+    WOULD_DELETE = "would_delete"  # the lookup found profiles; they are listed by keyed hash
+    NOT_FOUND = "not_found"  # the lookup found no one
+    NO_LOOKUP = "no_lookup"  # served, but the vendor has no lookup: a deletion would be sent blind
 
     @property
     def is_final(self) -> bool:
@@ -33,9 +42,13 @@ class Outcome(StrEnum):
 
 
 RETRYABLE = frozenset({Outcome.THROTTLED, Outcome.TRANSIENT, Outcome.UNAUTHORIZED})
-SUCCESSES = frozenset({Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED})
+# What a dry run finds (it deletes nothing): each a success of the dry run itself.
+DRY_RUN = frozenset({Outcome.WOULD_DELETE, Outcome.NOT_FOUND, Outcome.NO_LOOKUP})
+SUCCESSES = frozenset(
+    {Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT, Outcome.SKIPPED, Outcome.RESOLVED, *DRY_RUN}
+)
 # The outcomes a read-back checks: the vendor said the identifier is (or will be) gone.
-TO_VERIFY = frozenset({Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT})
+TO_VERIFY = frozenset({Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT, Outcome.RESOLVED})
 
 
 class Verification(StrEnum):
@@ -70,6 +83,16 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """One profile a vendor's lookup found: the identifiers its answer names for it, and whose it
+    is (`person`: the vendor's key of an identified person, e.g. the external id; None for an
+    anonymous profile, such as a lead known only by an address)."""
+
+    identifiers: tuple[Identifier, ...]
+    person: str | None = None
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What a vendor answer means for one identifier: a deletion's Outcome, or a lookup's
     Verification (a lookup that must be tried again says so with a retryable Outcome)."""
@@ -79,6 +102,8 @@ class Verdict:
     http_status: int | None = None
     retry_after: float | None = None  # seconds, when the vendor said how long to wait
     evidence: Evidence | None = field(default=None, compare=False)
+    # A lookup made to resolve an identifier: the profiles it found (raw ids: never logged).
+    profiles: tuple[Profile, ...] = field(default=(), compare=False)
 
 
 def verdict_for_status(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Verdict:
@@ -128,6 +153,10 @@ class IdentifierResult:
     verification: Verification | None = None
     verification_reason: str = ""
     verify_due_at: float | None = None
+    # Identity resolution: the profile ids this given identifier was erased through, or the given
+    # identifier a profile id was found by; a learned identifier's source vendor.
+    resolved_to: tuple[Identifier, ...] = ()
+    resolved_from: Identifier | None = None
 
 
 def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) -> dict:

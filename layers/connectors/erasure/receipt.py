@@ -18,6 +18,7 @@ REQUEST_ITEM = "REQUEST"
 CLAIM_ITEM = "CLAIM"
 HEADS = (REQUEST_ITEM, CLAIM_ITEM)  # a request's first item: intake's record, or a claim
 OUTCOME_PREFIX = "OUTCOME#"
+LEARNED_PREFIX = "LEARNED#"  # LEARNED#<vendor>#<id_hash>: an identifier that vendor's lookup learned
 
 
 class RequestStatus(StrEnum):
@@ -62,6 +63,10 @@ class IdentifierOutcome:
     verification_checks: int = 0
     checked_at: str | None = None
     verification_evidence: dict[str, Any] | None = None
+    # Identity resolution: the profile ids this identifier was erased through (type and keyed
+    # hash), or the keyed hash of the identifier whose lookup found this profile id.
+    resolved_to: list[dict[str, str]] | None = None
+    resolved_from: str | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> IdentifierOutcome:
@@ -85,6 +90,8 @@ class IdentifierOutcome:
             verification_checks=_int(item.get("verification_checks")) or 0,
             checked_at=item.get("checked_at"),
             verification_evidence=_evidence(item.get("verification_evidence")),
+            resolved_to=list(item["resolved_to"]) if item.get("resolved_to") else None,
+            resolved_from=item.get("resolved_from"),
         )
 
 
@@ -104,6 +111,11 @@ class Receipt:
     awaiting: list[dict[str, str]]
     skipped: dict[str, str]
     errors: list[dict[str, str]] = field(default_factory=list)
+    dry_run: bool = False
+    enrich: bool = False
+    # Identifiers vendors' lookups tied to the person (keyed hashes): where each was learned, and
+    # the vendors it was carried to (whose outcomes for it are under `vendors`).
+    learned: list[dict[str, Any]] = field(default_factory=list)
 
     def state(self) -> dict[str, Any]:
         """What a status event tells: status, verification, finality and deadline."""
@@ -139,7 +151,11 @@ def build_receipt(
         for i in live
         if i["item"].startswith(OUTCOME_PREFIX) and i.get("outcome")
     ]
-    targeted = list(request.get("vendors_targeted", ())) or sorted({o.vendor for o in outcomes})
+    learned = _learned(live)
+    learned_pairs = {(vendor, entry["id_hash"]): entry for entry in learned for vendor in entry["sent_to"]}
+    # The vendors sent the request itself; those sent only what enrichment learned come after.
+    given_to = list(request.get("vendors_targeted", ())) or sorted({o.vendor for o in outcomes})
+    targeted = given_to + sorted({v for v, _ in learned_pairs} - set(given_to))
     # Every targeted vendor writes an outcome for every identifier of the request (skipped
     # included), so a pair without one is still on its way, even if its vendor has begun.
     answered = {(o.vendor, o.id_hash) for o in outcomes}
@@ -160,12 +176,19 @@ def build_receipt(
     answered |= {(o.vendor, o.id_hash) for o in outcomes}
     awaiting = [
         {"vendor": vendor, **identifier}
-        for vendor in targeted
+        for vendor in given_to
         for identifier in request.get("identifiers", [])
         if (vendor, identifier["id_hash"]) not in answered
+    ] + [
+        {"vendor": vendor, "identifier": entry["identifier"], "id_hash": id_hash}
+        for (vendor, id_hash), entry in sorted(learned_pairs.items())
+        if (vendor, id_hash) not in answered
     ]
+    dry_run = bool(request.get("dry_run"))
     final = not awaiting and all(
-        o.outcome.is_final and o.verification is not Verification.PENDING for o in outcomes
+        (o.outcome.is_final or (dry_run and o.outcome is Outcome.UNAUTHORIZED))
+        and o.verification is not Verification.PENDING
+        for o in outcomes
     )
     return Receipt(
         request_id=request_id,
@@ -185,8 +208,11 @@ def build_receipt(
             for vendor in targeted
         },
         awaiting=awaiting,
-        skipped=dict(request.get("vendors_skipped", {})),
+        skipped={v: why for v, why in request.get("vendors_skipped", {}).items() if v not in targeted},
         errors=list(request.get("errors") or []),
+        dry_run=dry_run,
+        enrich=bool(request.get("enrich")),
+        learned=learned,
     )
 
 
@@ -216,7 +242,8 @@ def overall_verification(
     asked to erase was taken and found gone; one refused (its vendor may still hold it) makes it
     partial. Skipped identifiers are ones their vendor does not serve: they are not counted."""
     states = {Verification(v) for _, v in outcomes if v}
-    refused = any(Outcome(o) is Outcome.REFUSED for o, _ in outcomes)
+    # Refused, or not erased because several people hold it: the vendor may still hold it.
+    refused = any(Outcome(o) in (Outcome.REFUSED, Outcome.AMBIGUOUS) for o, _ in outcomes)
     if not final:
         return RequestVerification.PENDING
     if Verification.STILL_PRESENT in states:
@@ -228,6 +255,24 @@ def overall_verification(
     if states == {Verification.UNVERIFIABLE}:
         return RequestVerification.UNVERIFIABLE
     return RequestVerification.PARTIALLY_VERIFIED
+
+
+def _learned(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The LEARNED items, oldest first: each identifier as its type and keyed hash, never its value."""
+    entries = [
+        {
+            "identifier": i["identifier"],
+            "id_hash": i["id_hash"],
+            "learned_from": i["vendor"],
+            "via": i.get("via"),
+            "via_hash": i.get("via_hash"),
+            "sent_to": list(i.get("sent_to") or []),
+            "learned_at": i.get("learned_at"),
+        }
+        for i in items
+        if i["item"].startswith(LEARNED_PREFIX)
+    ]
+    return sorted(entries, key=lambda e: (e["learned_at"] or "", e["learned_from"], e["id_hash"]))
 
 
 def _int(value: Any) -> int | None:

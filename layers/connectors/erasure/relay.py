@@ -90,21 +90,27 @@ class Relay:
         return self._send_all(askers, results, remaining_ms, prior, sent_before)
 
     def look_up(
-        self, requests: list[DeletionRequest], remaining_ms: Callable[[], int] | None = None
+        self,
+        requests: list[DeletionRequest],
+        remaining_ms: Callable[[], int] | None = None,
+        resolving: bool = False,
     ) -> list[list[IdentifierResult]]:
         """The vendor's lookup of every identifier of each request (all must be ones its lookup
         serves): one list of results per request, whose verdicts are Verifications, or retryable
-        Outcomes for lookups to try again."""
+        Outcomes for lookups to try again. `resolving`: to find the profiles (a found one's
+        verdict lists them), not to verify a deletion."""
         lookup = self.connector.lookup
         if lookup is None:
             raise ValueError(f"{self.connector.name} has no lookup")
         askers: dict[tuple, list[tuple[int, Target]]] = {}
         for index, request in enumerate(requests):
             for identifier in request.identifiers:
-                _ask(askers, lookup, index, Target(request, identifier))
-        return self._send_all(askers, [[] for _ in requests], remaining_ms, {}, frozenset())
+                _ask(askers, lookup, index, Target(request, identifier, resolving))
+        return self._send_all(askers, [[] for _ in requests], remaining_ms, {}, frozenset(), not resolving)
 
-    def _send_all(self, askers, results, remaining_ms, prior, sent_before) -> list[list[IdentifierResult]]:
+    def _send_all(
+        self, askers, results, remaining_ms, prior, sent_before, count: bool = True
+    ) -> list[list[IdentifierResult]]:
         """Make the calls `askers` need, in as few calls as each call's maximum allows, and add
         each asker's result to `results`."""
         groups: dict[tuple, list[tuple]] = {}
@@ -124,7 +130,7 @@ class Relay:
                     for index, target in askers[key]:
                         request_id = target.request.request_id
                         earlier = prior.get((request_id, target.identifier))
-                        answer = _after_unconfirmed(verdict, earlier, request_id in sent_before)
+                        answer = after_unconfirmed(verdict, earlier, request_id in sent_before)
                         results[index].append(
                             self._result(target.request, target.identifier, answer, attempted_at)
                         )
@@ -132,8 +138,8 @@ class Relay:
         for request_results in results:
             request_results.sort(key=lambda r: r.identifier)
             counts.update(str(r.verdict.outcome) for r in request_results)
-        for outcome, count in counts.items():  # one datapoint per outcome, not per identifier
-            metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=count)
+        for outcome, number in counts.items() if count else ():  # one datapoint per outcome
+            metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=number)
         return results
 
     def _result(self, request, identifier, verdict, attempted_at) -> IdentifierResult:
@@ -243,7 +249,7 @@ class _BatchSender:
                 return
 
 
-def _after_unconfirmed(verdict: Verdict, earlier: PriorOutcome | None, sent_before: bool) -> Verdict:
+def after_unconfirmed(verdict: Verdict, earlier: PriorOutcome | None, sent_before: bool) -> Verdict:
     """ "Not there" after an attempt whose answer never came (or was not a final one, or was
     never recorded) may be that attempt's own work: the receipt must say so rather than claim it
     was never there."""

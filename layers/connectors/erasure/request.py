@@ -51,6 +51,8 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REQUESTED_YEARS_AHEAD = 1
 MAX_DUE_YEARS = 3
 MAX_LISTED_POSITIONS = 10  # of the vendors a `vendors` error names by position
+MAX_LEARNED = 64  # identifiers one step carries: far more than any one person's profiles name
+_VENDOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
 
@@ -76,6 +78,17 @@ class DeletionRequest:
     vendors: tuple[str, ...] | None = field(default=None)
     regulation: Regulation | None = None  # as given; without it nor due_by, GDPR's month applies
     due_by: str | None = None  # as given (ISO-8601 UTC); it overrides the regulation's deadline
+    enrich: bool = False  # identifiers a vendor's lookup ties to the person go to every vendor
+    dry_run: bool = False  # resolution only: nothing is deleted
+    # A step of an enriched request: identifiers `learned_from` a vendor's lookup, to be erased
+    # here too (`identifiers` stay the ones the caller gave).
+    learned: tuple[Identifier, ...] = ()
+    learned_from: str | None = None
+
+    @property
+    def acted_on(self) -> tuple[Identifier, ...]:
+        """What this message asks a vendor to act on: a step's learned identifiers, else the given."""
+        return self.learned if self.learned_from else self.identifiers
 
     @property
     def deadline(self) -> str:
@@ -90,18 +103,10 @@ class DeletionRequest:
 
     def to_message(self) -> dict[str, Any]:
         """The JSON form that travels between functions; parse() reads it back unchanged."""
-        identity: dict[str, Any] = {}
-        for identifier in self.identifiers:
-            if identifier.type is IdentifierType.CUSTOM:
-                identity.setdefault("custom", {})[identifier.name] = identifier.value
-            elif identifier.type is IdentifierType.USER_ALIAS:
-                identity["user_alias"] = {"alias_name": identifier.value, "alias_label": identifier.name}
-            else:
-                identity[str(identifier.type)] = identifier.value
         message: dict[str, Any] = {
             "request_id": self.request_id,
             "action": str(self.action),
-            "identity": identity,
+            "identity": _identity_of(self.identifiers),
             "requested_at": self.requested_at,
         }
         if self.vendors is not None:
@@ -110,7 +115,26 @@ class DeletionRequest:
             message["regulation"] = str(self.regulation)
         if self.due_by is not None:
             message["due_by"] = self.due_by
+        for flag in ("enrich", "dry_run"):
+            if getattr(self, flag):
+                message[flag] = True
+        if self.learned_from:
+            message["learned_from"] = self.learned_from
+            message["learned"] = [_identity_of((i,)) for i in self.learned]
         return message
+
+
+def _identity_of(identifiers: tuple[Identifier, ...]) -> dict[str, Any]:
+    """The `identity` object that read_identifiers reads back into these identifiers."""
+    identity: dict[str, Any] = {}
+    for identifier in identifiers:
+        if identifier.type is IdentifierType.CUSTOM:
+            identity.setdefault("custom", {})[identifier.name] = identifier.value
+        elif identifier.type is IdentifierType.USER_ALIAS:
+            identity["user_alias"] = {"alias_name": identifier.value, "alias_label": identifier.name}
+        else:
+            identity[str(identifier.type)] = identifier.value
+    return identity
 
 
 def request_id_or_none(body: Any) -> str | None:
@@ -141,17 +165,31 @@ def parse(
     default_request_id: str | None = None,
     default_requested_at: str | None = None,
     known_vendors: frozenset[str] | None = None,
+    default_enrich: bool = False,
+    steps: bool = False,
 ) -> DeletionRequest:
     """Validate a decoded JSON body into a DeletionRequest, or raise InvalidRequest.
 
     `known_vendors` enables the optional `vendors` field (intake only); elsewhere it is unknown.
+    `steps` enables `learned` and `learned_from` (a vendor queue's message from another vendor).
     """
     if not isinstance(body, dict):
         raise InvalidRequest([FieldError("body", "must be a JSON object")])
     errors: list[FieldError] = []
-    allowed = {"request_id", "action", "identity", "requested_at", "regulation", "due_by"}
+    allowed = {
+        "request_id",
+        "action",
+        "identity",
+        "requested_at",
+        "regulation",
+        "due_by",
+        "enrich",
+        "dry_run",
+    }
     if known_vendors is not None:
         allowed.add("vendors")
+    if steps:
+        allowed |= {"learned", "learned_from"}
     errors += unknown_fields(body, allowed)
 
     request_id = _request_id(body, default_request_id, errors)
@@ -161,11 +199,50 @@ def parse(
     vendors = _vendors(body, known_vendors, errors) if known_vendors is not None else None
     regulation = _regulation(body, errors)
     due_by = _due_by(body, requested, errors)
+    enrich = _flag(body, "enrich", default_enrich, errors)
+    dry_run = _flag(body, "dry_run", False, errors)
+    learned, learned_from = _learned(body, errors) if steps else ((), None)
     if errors or requested is None:
         raise InvalidRequest(errors)
     return DeletionRequest(
-        request_id, action, identifiers, utc_timestamp(requested), vendors, regulation, due_by
+        request_id,
+        action,
+        identifiers,
+        utc_timestamp(requested),
+        vendors,
+        regulation,
+        due_by,
+        enrich,
+        dry_run,
+        learned,
+        learned_from,
     )
+
+
+def _flag(body: dict, name: str, default: bool, errors: list[FieldError]) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        errors.append(FieldError(name, "must be true or false"))
+        return False
+    return value
+
+
+def _learned(body: dict, errors: list[FieldError]) -> tuple[tuple[Identifier, ...], str | None]:
+    """A step's learned identifiers, each a one-key identity object, and the vendor they came from."""
+    if "learned" not in body and "learned_from" not in body:
+        return (), None
+    source, items = body.get("learned_from"), body.get("learned")
+    if not isinstance(source, str) or not _VENDOR_NAME.fullmatch(source):
+        errors.append(FieldError("learned_from", "must be a vendor name"))
+    if not isinstance(items, list) or not items or len(items) > MAX_LEARNED:
+        errors.append(FieldError("learned", f"must be a list of 1 to {MAX_LEARNED} identity objects"))
+        return (), None
+    learned: list[Identifier] = []
+    for n, item in enumerate(items):
+        found: list[FieldError] = []
+        learned += read_identifiers(item, found)
+        errors += [FieldError(f"learned[{n}]{e.field.removeprefix('identity')}", e.reason) for e in found]
+    return tuple(sorted(set(learned))), source if isinstance(source, str) else None
 
 
 def unknown_fields(body: dict, allowed: set[str]) -> list[FieldError]:

@@ -40,6 +40,7 @@ from erasure.outcomes import (
 )
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, FieldError, InvalidRequest, epoch_timestamp, parse
+from erasure.resolution import Resolver
 from erasure.vendors.base import Connector
 
 CHECK_FIELD = "verify"  # a queue message with this field is a check, not a deletion
@@ -105,7 +106,9 @@ def first_checks(
         marked.append([])
         to_check = []
         for result in request_results:
-            if result.settled or result.verdict.outcome not in TO_VERIFY:
+            # A profile found by a given identifier is checked through it: the lookup by that
+            # identifier shows every profile it named gone (one lookup, not one per profile).
+            if result.settled or result.verdict.outcome not in TO_VERIFY or result.resolved_from:
                 marked[-1].append(result)
                 continue
             why_not = connector.unverifiable_reason(request.action, result.identifier)
@@ -122,7 +125,8 @@ def first_checks(
                 to_check.append(result.identifier)
             marked[-1].append(result)
         if to_check and settings:
-            checks.append(Check(replace(request, identifiers=tuple(to_check)), 1, now + settings.after_s))
+            checked = replace(request, identifiers=tuple(to_check), learned=(), learned_from=None)
+            checks.append(Check(checked, 1, now + settings.after_s))
     return marked, checks
 
 
@@ -140,6 +144,8 @@ class Verifier:
 
     def __init__(self, relay: Relay, ledger: OutcomeBook | None, queue: QueueVisibility):
         self.relay = relay
+        # A re-send goes whatever the ledger says (it says "final": that is why it is re-sent).
+        self.resolver = Resolver(relay)
         self.ledger = ledger
         self.queue = queue
 
@@ -233,9 +239,12 @@ class Verifier:
         requests = [
             replace(check.request, identifiers=(result.identifier,)) for _, check, result in found_last
         ]
-        again = self.relay.run(requests, remaining_ms)
+        # Through resolution, as the first time: what the identifier names now is deleted.
+        resolved = self.resolver.resolve(requests, remaining_ms, {})
+        again = self.resolver.delete(resolved, remaining_ms, {})
         findings, to_retry = [], []
-        for (index, check, result), (deletion,) in zip(found_last, again, strict=True):
+        for (index, check, result), results in zip(found_last, again, strict=True):
+            deletion = next(r for r in results if r.identifier == result.identifier)
             if not deletion.verdict.outcome.is_final:
                 to_retry.append((index, deletion))
                 continue

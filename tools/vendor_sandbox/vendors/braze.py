@@ -37,6 +37,7 @@ message and no removed_ids.
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -160,6 +161,10 @@ class Braze(Vendor):
                 "a braze alias is {'alias_name': ..., 'alias_label': ...}",
             )
         require(bool(self._keys_of(user)), "a braze user needs at least one identifier")
+        # Braze gives every user its own id: one seeded without gets one (stable, from the record).
+        user.setdefault(
+            "braze_id", "bz-" + hashlib.sha256(repr(sorted(record.items())).encode()).hexdigest()[:16]
+        )
         return user
 
     @classmethod

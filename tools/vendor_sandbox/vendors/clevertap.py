@@ -120,7 +120,7 @@ class CleverTap(Vendor):
     def record_for(cls, person: dict[str, Any]) -> dict[str, str] | None:
         profile = {
             theirs: person[ours]
-            for ours, theirs in (("external_id", "identity"), ("guid", "guid"))
+            for ours, theirs in (("external_id", "identity"), ("guid", "guid"), ("email", "email"))
             if person.get(ours)
         }
         return profile or None

@@ -17,7 +17,7 @@ from erasure.aws_clients import sqs_batch_sender
 from erasure.config import IntakeSettings
 from erasure.errors import ConflictingRequest
 from erasure.handlers import http_answers
-from erasure.handlers.sqs import delivery_id, entry_point, read_request
+from erasure.handlers.sqs import delivery_id, entry_point, request_defaults
 from erasure.intake import SENDERS, Intake, NotSent, Routing, Submitted
 from erasure.ledger import RequestBook
 from erasure.observability import IdentifierHasher, correlated, logger, metrics
@@ -26,7 +26,6 @@ from erasure.request import (
     FieldError,
     InvalidRequest,
     json_document,
-    parse,
     request_id_or_none,
     unknown_fields,
 )
@@ -39,13 +38,14 @@ BULK_CHUNK = 100  # the requests of a bulk recorded and fanned out together (one
 # DynamoDB; the margin is for one that is suddenly much slower than the others.
 BULK_ANSWER_WITHIN_S = 20.0
 NOT_BEGUN = "not begun within the time API Gateway allows a call"
-KNOWN_VENDORS = frozenset(CONNECTORS)
 
 
 def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any]]:
     settings = IntakeSettings.from_env(list(CONNECTORS), env)  # once, at cold start
     ledger = RequestBook.from_settings(settings.ledger, IdentifierHasher(settings.hash_key))
-    intake = Intake(Routing(settings.queue_urls), ledger, sqs_batch_sender(in_flight=SENDERS))
+    intake = Intake(
+        Routing(settings.queue_urls), ledger, sqs_batch_sender(in_flight=SENDERS), settings.enrich_default
+    )
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     app = APIGatewayRestResolver()
     http_answers.register_error_handlers(app)
@@ -59,7 +59,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         key = (event.headers or {}).get("idempotency-key")
         if key and isinstance(body, dict) and body.get("request_id") not in (None, key):
             raise InvalidRequest([FieldError("request_id", "differs from the Idempotency-Key header")])
-        request = parse(body, default_request_id=key, known_vendors=KNOWN_VENDORS)
+        request = intake.read(body, default_request_id=key)
         logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         return http_answers.json_response(202, intake.submit(request))
 
@@ -72,7 +72,7 @@ def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
 def submit_bulk(intake: Intake, body: dict) -> Response:
     """Every request of a bulk answered with its index: 202, 400, 409 or 503 "resubmit"."""
     started = time.monotonic()
-    answers, valid = _read_bulk(body)
+    answers, valid = _read_bulk(intake, body)
     # In chunks, so that a bulk API Gateway would cut off at 29 s answers instead: what was
     # accepted as accepted, what was not yet begun as 503 "resubmit" (never the reverse).
     slowest_chunk = 0.0
@@ -89,7 +89,7 @@ def submit_bulk(intake: Intake, body: dict) -> Response:
     return http_answers.bulk_response(answers)
 
 
-def _read_bulk(body: dict) -> tuple[list[dict[str, Any]], list[tuple[int, DeletionRequest]]]:
+def _read_bulk(intake: Intake, body: dict) -> tuple[list[dict[str, Any]], list[tuple[int, DeletionRequest]]]:
     """(an answer per request, 400s filled in; the valid requests with their index)."""
     requests = body["requests"]
     if set(body) != {"requests"}:
@@ -100,7 +100,7 @@ def _read_bulk(body: dict) -> tuple[list[dict[str, Any]], list[tuple[int, Deleti
     valid = []
     for index, item in enumerate(requests):
         try:
-            valid.append((index, parse(item, known_vendors=KNOWN_VENDORS)))
+            valid.append((index, intake.read(item)))
         except InvalidRequest as invalid:
             stated = request_id_or_none(item)
             answers[index].update(
@@ -126,7 +126,7 @@ def take_message(intake: Intake, ledger: RequestBook, record: SQSRecord) -> None
     """One intake queue message: submitted, or recorded rejected with its reasons (retrying
     cannot fix it); a conflicting request_id is counted, not retried."""
     try:
-        request = read_request(record, KNOWN_VENDORS)
+        request = intake.read(json_document(record.get("body")), **request_defaults(record))
     except InvalidRequest as invalid:
         request_id = _stated_request_id(record) or delivery_id(record)
         with correlated(request_id):

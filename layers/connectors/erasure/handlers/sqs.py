@@ -17,7 +17,7 @@ from erasure.handlers.events import is_record_batch
 from erasure.handlers.http_answers import not_an_api_event
 from erasure.observability import logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome
-from erasure.request import DeletionRequest, is_request_id, json_document, parse, utc_timestamp
+from erasure.request import is_request_id, utc_timestamp
 
 # Set by tools.redrive, and on a message sent anew: the id a message had first.
 ORIGINAL_MESSAGE_ID = "original_message_id"
@@ -49,11 +49,6 @@ def entry_point(
         return not_an_api_event()
 
     return handler
-
-
-def read_request(record: SQSRecord, known_vendors: frozenset[str] | None = None) -> DeletionRequest:
-    """A queue message as a request (InvalidRequest when it is not one)."""
-    return parse(json_document(record.get("body")), known_vendors=known_vendors, **request_defaults(record))
 
 
 class RequestDefaults(TypedDict):

@@ -24,7 +24,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from erasure.aws_clients import MAX_HIDE_S, QueueVisibility
+from erasure.aws_clients import MAX_HIDE_S, QueueVisibility, sqs_batch_sender
+from erasure.enrichment import Enrichment
 from erasure.errors import ConflictingRequest, RetryLater
 from erasure.handlers import http_answers
 from erasure.handlers.sqs import (
@@ -35,10 +36,12 @@ from erasure.handlers.sqs import (
     was_delivered_before,
 )
 from erasure.ledger import Admission, Claims, LedgerTable, OutcomeBook
+from erasure.ledger.learned import LearnedBook
 from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, outcome_view
 from erasure.relay import Relay
-from erasure.request import DeletionRequest, InvalidRequest, json_document, parse
+from erasure.request import DeletionRequest, Identifier, InvalidRequest, json_document, parse
+from erasure.resolution import Resolver
 from erasure.vendors import CONNECTORS
 from erasure.vendors.settings import VendorFunctionSettings, vendor_credentials
 from erasure.verification import CHECK_FIELD, Check, Verifier, read_check
@@ -71,8 +74,15 @@ class VendorFunction:
         self.claims = Claims(table, self.hasher) if table else None
         self.ledger = OutcomeBook(table, self.hasher) if table else None
         self.queue = QueueVisibility()
+        self.resolver = Resolver(self.relay, self._prior_of if self.ledger else None)
         self.verifier = Verifier(self.relay, self.ledger, self.queue)
         self.scheduler = RetryScheduler(self.queue)
+        learned = LearnedBook(table, self.hasher) if table else None
+        self.enrichment = Enrichment(vendor, CONNECTORS, settings.queue_urls, learned, sqs_batch_sender(1))
+
+    def _prior_of(self, pairs: list[tuple[str, Identifier]]) -> dict:
+        assert self.ledger is not None
+        return self.ledger.prior_outcomes(self.connector.name, pairs)
 
     def run(
         self, requests: list[DeletionRequest], remaining_ms, delivered_before: frozenset[str] = frozenset()
@@ -83,15 +93,18 @@ class VendorFunction:
         served = [
             (r.request_id, i)
             for r in admitted
-            for i in r.identifiers
+            for i in r.acted_on
             if not self.connector.skip_reason(r.action, i)
         ]
-        prior = self.ledger.prior_outcomes(self.connector.name, served) if self.ledger and served else {}
+        prior = self._prior_of(served) if self.ledger and served else {}
         # Rotated credentials take effect within SECRET_MAX_AGE_S (the secret is cached that long).
         credentials = vendor_credentials(self.connector, self.env)
         self.relay.settings = replace(self.relay.settings, credentials=credentials)
         sent_before = delivered_before | (admission.seen_before if admission else frozenset())
-        results = iter(self.relay.run(admitted, remaining_ms, prior, sent_before))
+        resolutions = self.resolver.resolve(admitted, remaining_ms, prior)
+        # What the lookups learned goes out before anything is deleted: a retry can learn it again.
+        self.enrichment.forward(resolutions, admission.expiries if admission else {})
+        results = iter(self.resolver.delete(resolutions, remaining_ms, prior, sent_before))
         return Relayed(
             [None if admission and admission.conflicting[n] else next(results) for n in range(len(requests))],
             admission,
@@ -114,7 +127,9 @@ class VendorFunction:
         ]
         marked = self.verifier.schedule([r for r, _, _ in taken], [res for _, res, _ in taken])
         writes = []
-        for request_results, (_, _, attempt_id) in zip(marked, taken, strict=True):
+        for request_results, (request, _, attempt_id) in zip(marked, taken, strict=True):
+            # A step's identifiers are on no REQUEST item: even a skipped one is written.
+            write_skipped_here = write_skipped or request.learned_from is not None
             for result in request_results:
                 logger.info(
                     "identifier outcome",
@@ -124,10 +139,18 @@ class VendorFunction:
                         **outcome_view(result, self.hasher),
                     },
                 )
-                if not result.settled and (write_skipped or result.verdict.outcome is not Outcome.SKIPPED):
+                if not result.settled and (
+                    write_skipped_here or result.verdict.outcome is not Outcome.SKIPPED
+                ):
                     writes.append((result, attempt_id))
         if self.ledger and writes:
-            self.ledger.record(writes, relayed.admission.expiries if relayed.admission else {})
+            expiries = relayed.admission.expiries if relayed.admission else {}
+            # A profile's outcome is written before the one of the identifier that found it: an
+            # identifier final in the ledger has every profile it was erased through there too.
+            first = [w for w in writes if w[0].resolved_from is not None]
+            for part in (first, [w for w in writes if w[0].resolved_from is None]):
+                if part:
+                    self.ledger.record(part, expiries)
         return marked
 
 
@@ -255,7 +278,13 @@ class QueueBatch:
             logger.warning(CONFLICT)
             metrics.add_metric(name="conflicting", unit=MetricUnit.Count, value=1)
             return
-        retry = [r for r in results if not r.verdict.outcome.is_final]
+        # A dry run reports refused credentials (checking them is one of its uses), not waits.
+        retry = [
+            r
+            for r in results
+            if not r.verdict.outcome.is_final
+            and not (request.dry_run and r.verdict.outcome is Outcome.UNAUTHORIZED)
+        ]
         if retry and not self.function.scheduler.retry(record, retry, _travelling(request)):
             outcomes = sorted({str(r.verdict.outcome) for r in retry})
             raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
@@ -288,6 +317,6 @@ def _read_message(record: SQSRecord) -> DeletionRequest | Check | InvalidRequest
         body = json_document(record.get("body"))
         if isinstance(body, dict) and CHECK_FIELD in body:
             return read_check(body, **request_defaults(record))
-        return parse(body, **request_defaults(record))
+        return parse(body, **request_defaults(record), known_vendors=frozenset(CONNECTORS), steps=True)
     except InvalidRequest as invalid:
         return invalid

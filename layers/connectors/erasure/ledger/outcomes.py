@@ -98,6 +98,14 @@ class OutcomeBook(KeyedBook):
         if verdict.evidence is not None:
             updates.append("evidence = :evidence")
             values[":evidence"] = verdict.evidence.as_dict()
+        if result.resolved_to:
+            updates.append("resolved_to = :resolved_to")
+            values[":resolved_to"] = [
+                {"identifier": i.label, "id_hash": self.hasher(i)} for i in result.resolved_to
+            ]
+        if result.resolved_from is not None:
+            updates.append("resolved_from = :resolved_from")
+            values[":resolved_from"] = self.hasher(result.resolved_from)
         if result.verification is not None:
             updates += [
                 "verification = :verification",

@@ -23,7 +23,14 @@ def content_fingerprint(
     Without its choice of vendors, it is what a request asks of any one vendor, whatever entry
     point it came by; with it, what makes two submissions to intake the same request."""
     message = request.to_message()
-    for key in ("request_id", "requested_at", *(() if with_vendors else ("vendors",))):
+    # A step of an enriched request (learned identifiers) is the same request as the one it came of.
+    for key in (
+        "request_id",
+        "requested_at",
+        "learned",
+        "learned_from",
+        *(() if with_vendors else ("vendors",)),
+    ):
         message.pop(key, None)
     return hasher.digest(json.dumps(message, sort_keys=True))
 
@@ -59,6 +66,8 @@ class RequestBook(KeyedBook):
                 "content": content_fingerprint(self.hasher, request),
                 "regulation": None if request.regulation is None else str(request.regulation),
                 "due_by": request.deadline,
+                "dry_run": request.dry_run,
+                "enrich": request.enrich,
                 # In the deadline index (a sparse GSI) until the request is final.
                 DEADLINE_WATCH: OPEN,
                 "expires_at": self.table.expiry(),

@@ -6,7 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 from erasure.config import (
     RATE_HEADROOM,
@@ -17,7 +17,7 @@ from erasure.config import (
     url_or_named_host,
 )
 from erasure.http_client import HttpAnswer, HttpRequest
-from erasure.outcomes import Verdict
+from erasure.outcomes import Profile, Verdict
 from erasure.request import Action, DeletionRequest, Identifier, IdentifierType
 
 
@@ -27,6 +27,7 @@ class Target:
 
     request: DeletionRequest
     identifier: Identifier
+    resolving: bool = False  # a lookup made to find the identifier's profiles, not to verify
 
 
 class Call(ABC):
@@ -73,6 +74,10 @@ class Lookup(Call):
     # The actions whose result a lookup can show; for the others, why it cannot.
     verifies: ClassVar[frozenset[Action]] = frozenset(Action)
     cannot_verify: ClassVar[str] = ""
+    # Identity resolution: the types whose profiles are always found first when a profile is
+    # deleted (the vendor's delete does not take them, or not exactly); the other types it
+    # serves are looked up only to enrich a request, or in a dry run.
+    resolves: ClassVar[frozenset[IdentifierType]] = frozenset()
 
 
 class Connector:
@@ -97,6 +102,8 @@ class Connector:
     lookup: ClassVar[Lookup | None] = None
     verify_after_s: ClassVar[int] = 300
     no_lookup_reason: ClassVar[str] = ""
+    # Whose a found profile is: identified profiles of two people never fall in one erasure.
+    person_type: ClassVar[IdentifierType] = IdentifierType.EXTERNAL_ID
 
     @property
     def calls(self) -> tuple[Call, ...]:
@@ -126,13 +133,35 @@ class Connector:
         return {op.action: op.serves for op in self.operations}
 
     def skip_reason(self, action: Action, identifier: Identifier) -> str | None:
-        """Why this vendor does not serve (action, identifier), or None when it does."""
+        """Why this vendor does not serve (action, identifier), or None when it does (directly,
+        or through the profiles its lookup finds)."""
         operation = self.operation_for(action)
         if operation is None:
             return f"{self.name} does not serve action {action}"
-        if identifier.type not in operation.serves:
+        if identifier.type not in operation.serves and not self.resolves(action, identifier):
             return f"{self.name} does not serve {identifier.type} for {action}"
         return None
+
+    def resolves(self, action: Action, identifier: Identifier) -> bool:
+        """Whether this identifier's profiles are always found before they are deleted."""
+        return (
+            action is Action.DELETE_PROFILE
+            and self.lookup is not None
+            and identifier.type in self.lookup.resolves
+        )
+
+    def can_look_up(self, action: Action, identifier: Identifier) -> bool:
+        """Whether a lookup can resolve this identifier (to enrich, or in a dry run)."""
+        return (
+            action is Action.DELETE_PROFILE
+            and self.lookup is not None
+            and identifier.type in self.lookup.serves
+        )
+
+    def erase_by(self, profile: Profile) -> tuple[Identifier, ...]:
+        """The ids a found profile is deleted by: by default every one the delete takes."""
+        operation = self.operation_for(Action.DELETE_PROFILE)
+        return tuple(i for i in profile.identifiers if operation and i.type in operation.serves)
 
     @property
     def secret_variable(self) -> str:
@@ -166,6 +195,11 @@ def token_pattern(value: str) -> re.Pattern[str]:
 
 def mentions(text: str, value: str) -> bool:
     return value.lower() in text.lower() and bool(token_pattern(value).search(text))
+
+
+def is_text(value: object) -> TypeGuard[str]:
+    """A value a vendor's answer gives as an identifier: text, not blank."""
+    return isinstance(value, str) and bool(value.strip())
 
 
 def error_text(body: object) -> str:

@@ -23,12 +23,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from erasure.config import VendorSettings
 from erasure.errors import ConfigError
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
-from erasure.outcomes import Outcome, Verdict, Verification, lookup_verdict_for_status, verdict_for_status
+from erasure.outcomes import (
+    Outcome,
+    Profile,
+    Verdict,
+    Verification,
+    lookup_verdict_for_status,
+    verdict_for_status,
+)
 from erasure.request import Action, Identifier, IdentifierType
 from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text, mentions
 
@@ -59,6 +67,14 @@ EXPORT_SINGLE = {
     IdentifierType.BRAZE_ID: "braze_id",
     IdentifierType.EMAIL: "email_address",
     IdentifierType.PHONE_NUMBER: "phone",
+}
+# What a lookup made to resolve asks for, and the type of each exported id.
+RESOLVE_FIELDS = ("braze_id", "external_id", "email", "phone", "user_aliases")
+RESOLVED_TYPES = {
+    "braze_id": IdentifierType.BRAZE_ID,
+    "external_id": IdentifierType.EXTERNAL_ID,
+    "email": IdentifierType.EMAIL,
+    "phone": IdentifierType.PHONE_NUMBER,
 }
 PRIORITIES = ("identified", "unidentified", "most_recently_updated")
 DEFAULT_PRIORITIZATION = "identified,most_recently_updated"
@@ -133,6 +149,9 @@ class DeleteUsers(Operation):
 class ExportIds(Lookup):
     key, name = "export", "POST /users/export/ids"
     serves = frozenset({*EXPORT_LISTS, *EXPORT_SINGLE})
+    # By email or phone, /users/delete follows a prioritization rule and may delete none or the
+    # wrong one of several profiles: they are found here and deleted by braze_id instead.
+    resolves = frozenset({IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER})
     verifies = frozenset({Action.DELETE_PROFILE})
     # An export by a deprecated id is not documented to find its user, so finding no one by it
     # would prove nothing.
@@ -145,8 +164,14 @@ class ExportIds(Lookup):
 
     def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
         kind = targets[0].identifier.type
-        # Only what tells whom a user is: the fewest fields that map users back to the ids asked.
-        fields = ["braze_id", "external_id"] + (["user_aliases"] if kind is IdentifierType.USER_ALIAS else [])
+        # Only what tells whom a user is: the fewest fields that map users back to the ids asked;
+        # to resolve, every id a profile can be deleted by or known to other vendors by.
+        if targets[0].resolving:
+            fields = list(RESOLVE_FIELDS)
+        else:
+            fields = ["braze_id", "external_id"] + (
+                ["user_aliases"] if kind is IdentifierType.USER_ALIAS else []
+            )
         body: dict[str, Any]
         if kind in EXPORT_LISTS:
             body = {EXPORT_LISTS[kind]: [_delete_entry(t.identifier, ()) for t in targets]}
@@ -164,19 +189,53 @@ class ExportIds(Lookup):
             return [Verdict(Outcome.TRANSIENT, "malformed answer", answer.status)] * len(targets)
         present = Verdict(Verification.STILL_PRESENT, "Braze still exports a user by it", answer.status)
         absent = Verdict(Verification.VERIFIED_ABSENT, "Braze exports no user by it", answer.status)
+        if targets[0].resolving and any(
+            not isinstance(u.get("braze_id"), str) or not u["braze_id"] for u in users
+        ):
+            return [Verdict(Outcome.TRANSIENT, "an exported user without its braze_id", answer.status)] * len(
+                targets
+            )
         if len(targets) == 1:  # every user in the answer is this identifier's
-            return [present if users else absent]
+            return [replace(present, profiles=tuple(map(_profile, users))) if users else absent]
         found = [_user_keys(u) for u in users]
         verdicts = [
-            present if any(_lookup_key(t.identifier) in keys for keys in found) else absent for t in targets
+            replace(
+                present,
+                profiles=tuple(
+                    _profile(u)
+                    for u, keys in zip(users, found, strict=True)
+                    if _lookup_key(t.identifier) in keys
+                ),
+            )
+            if any(_lookup_key(t.identifier) in keys for keys in found)
+            else absent
+            for t in targets
         ]
         if any(not keys & {_lookup_key(t.identifier) for t in targets} for keys in found):
             # A user that names none of the ids asked for could be any of them: none is proven gone.
             unknown = Verdict(
                 Verification.UNVERIFIABLE, "Braze exported a user naming none of the ids", answer.status
             )
-            verdicts = [v if v is present else unknown for v in verdicts]
+            verdicts = [v if v.outcome is Verification.STILL_PRESENT else unknown for v in verdicts]
         return verdicts
+
+
+def _profile(user: dict) -> Profile:
+    """An exported user as a profile: the ids it names (fields of another type are ignored)."""
+    ids = [
+        Identifier(kind, user[field])
+        for field, kind in RESOLVED_TYPES.items()
+        if isinstance(user.get(field), str) and user[field].strip()
+    ]
+    for alias in user.get("user_aliases") or []:
+        if isinstance(alias, dict) and isinstance(alias.get("alias_name"), str):
+            ids.append(
+                Identifier(
+                    IdentifierType.USER_ALIAS, alias["alias_name"], str(alias.get("alias_label") or "")
+                )
+            )
+    person = user.get("external_id") if isinstance(user.get("external_id"), str) else None
+    return Profile(tuple(sorted(ids)), person or None)
 
 
 def _lookup_key(identifier: Identifier) -> tuple[str, str]:
@@ -210,6 +269,11 @@ class Braze(Connector):
     name = "braze"
     operations = (RemoveExternalIds(), DeleteUsers())
     lookup = ExportIds()
+
+    def erase_by(self, profile: Profile) -> tuple[Identifier, ...]:
+        """Exactly this profile: its braze_id (a resolving export always names it)."""
+        return tuple(i for i in profile.identifiers if i.type is IdentifierType.BRAZE_ID)
+
     verify_after_s = 300
     credential_fields = ("api_key",)
     url_variable, host_variable, hosts = "BRAZE_REST_ENDPOINT", "BRAZE_INSTANCE", INSTANCE_HOSTS

@@ -19,9 +19,16 @@ from urllib.parse import quote
 
 from erasure.config import VendorSettings
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
-from erasure.outcomes import Outcome, Verdict, Verification, lookup_verdict_for_status, verdict_for_status
-from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text
+from erasure.outcomes import (
+    Outcome,
+    Profile,
+    Verdict,
+    Verification,
+    lookup_verdict_for_status,
+    verdict_for_status,
+)
+from erasure.request import Action, Identifier, IdentifierType
+from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text, is_text
 
 REGION_HOSTS = {
     "in1": "in1.api.clevertap.com",
@@ -33,8 +40,13 @@ REGION_HOSTS = {
 }
 # Our external_id is CleverTap's `identity`; guid is CleverTap's own id.
 _FIELD = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "guid"}
-# ... and what /1/profile.json looks each up by (objectId is the CleverTap id).
-_QUERY = {IdentifierType.EXTERNAL_ID: "identity", IdentifierType.GUID: "objectId"}
+# ... and what /1/profile.json looks each up by (objectId is the CleverTap id). There is no
+# delete by email: an email's profile is found here, then deleted by its guid.
+_QUERY = {
+    IdentifierType.EXTERNAL_ID: "identity",
+    IdentifierType.GUID: "objectId",
+    IdentifierType.EMAIL: "email",
+}
 # Only a text about the person: "Account not found" is not "User not found".
 _NOT_FOUND = re.compile(
     # "no such user" ends there; "no profile identifier given" is about the request, not the person.
@@ -97,6 +109,7 @@ class DeleteProfiles(Operation):
 class ProfileLookup(Lookup):
     key, name = "profile", "GET /1/profile.json"
     serves = frozenset(_QUERY)
+    resolves = frozenset({IdentifierType.EMAIL})
     max_batch = 1
     # No per-minute limit: concurrent requests, like the deletion (a third party lists 3).
 
@@ -115,9 +128,12 @@ class ProfileLookup(Lookup):
                 verdict = Verdict(
                     Verification.UNVERIFIABLE, f"a 404 is not CleverTap's documented answer: {text}", 404
                 )
-        elif status == "success" and isinstance(body.get("record"), dict) and body["record"]:
+        elif status == "success" and _records(body.get("record")):
             verdict = Verdict(
-                Verification.STILL_PRESENT, "CleverTap still returns the profile", answer.status
+                Verification.STILL_PRESENT,
+                "CleverTap still returns the profile",
+                answer.status,
+                profiles=tuple(_profile(r) for r in _records(body["record"])),
             )
         elif status == "success" and body.get("record") is None:  # no record: not false, "" or 0
             verdict = Verdict(Verification.VERIFIED_ABSENT, "CleverTap returns no record", answer.status)
@@ -136,10 +152,37 @@ class ProfileLookup(Lookup):
         return [verdict]
 
 
+def _records(record: object) -> list[dict]:
+    """The profile record(s) of an answer: the page shows one object; a list is read too."""
+    records = record if isinstance(record, list) else [record]
+    return [r for r in records if isinstance(r, dict) and r]
+
+
+def _profile(record: dict) -> Profile:
+    """A record as a profile: its identity, email and guids (`objectId`, and each device's in
+    `platformInfo`): the exact shape is not documented, so each is read only where it is text."""
+    ids = [
+        Identifier(kind, record[field])
+        for field, kind in (("identity", IdentifierType.EXTERNAL_ID), ("email", IdentifierType.EMAIL))
+        if is_text(record.get(field))
+    ]
+    platforms = record.get("platformInfo")
+    devices: list = platforms if isinstance(platforms, list) else []
+    guids = [record.get("objectId"), *(p.get("objectId") for p in devices if isinstance(p, dict))]
+    ids += [Identifier(IdentifierType.GUID, g) for g in dict.fromkeys(g for g in guids if is_text(g))]
+    return Profile(tuple(sorted(set(ids))), record["identity"] if is_text(record.get("identity")) else None)
+
+
 class CleverTap(Connector):
     name = "clevertap"
     operations = (DeleteProfiles(),)
     lookup = ProfileLookup()
+
+    def erase_by(self, profile: Profile) -> tuple[Identifier, ...]:
+        """Its guids when the record names them (exact), else its identity."""
+        guids = tuple(i for i in profile.identifiers if i.type is IdentifierType.GUID)
+        return guids or tuple(i for i in profile.identifiers if i.type is IdentifierType.EXTERNAL_ID)
+
     verify_after_s = 48 * 3600  # profiles go in a nightly batch "in the next 48 hours"
     credential_fields = ("account_id", "passcode")
     url_variable, host_variable, hosts = "CLEVERTAP_API_URL", "CLEVERTAP_REGION", REGION_HOSTS

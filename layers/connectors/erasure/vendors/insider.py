@@ -18,19 +18,31 @@ check after 5 minutes.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from erasure.config import VendorSettings
+from erasure.errors import ConfigError
 from erasure.http_client import HttpAnswer, HttpRequest, json_bytes
 from erasure.outcomes import (
     Outcome,
+    Profile,
     Verdict,
     Verification,
     lookup_verdict_for_status,
     retry_after_seconds,
     verdict_for_status,
 )
-from erasure.request import Action, IdentifierType
-from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text
+from erasure.request import Action, Identifier, IdentifierType
+from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text, is_text
 
+RESOLVED_TYPES = {
+    "email": IdentifierType.EMAIL,
+    "phone_number": IdentifierType.PHONE_NUMBER,
+    "uuid": IdentifierType.UUID,
+}
+_CUSTOM_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 SERVED = frozenset(
     {IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER, IdentifierType.UUID, IdentifierType.CUSTOM}
 )
@@ -113,30 +125,72 @@ class DeleteUser(Operation):
 class ProfileLookup(Lookup):
     key, name = "profile", "POST /api/user/v1/profile"
     serves = SERVED
+    # The delete must carry the account's unifier, which the caller may not have given: the
+    # person's identifiers are read first, whichever one was given.
+    resolves = SERVED
     max_batch = 1
     requests_per_minute = 1000  # units of a quota; a one-attribute read costs one
     rate_share = 0.5  # the quota is shared with the account's own reads
     max_body_bytes = MAX_BODY_BYTES
 
     def build(self, targets: list[Target], settings: VendorSettings) -> HttpRequest:
-        # One attribute (the docs' own example): the read must ask for attributes or events.
-        return _request("POST", "/api/user/v1/profile", targets, settings, attributes=["email"], quota=True)
+        # To verify, one attribute (the docs' own example: a read must ask for attributes or
+        # events); to resolve, every identifier, the configured custom ones included.
+        attributes = ["email"]
+        if targets[0].resolving:
+            attributes = [*RESOLVED_TYPES, *settings.options.get("custom_identifiers", ())]
+        return _request("POST", "/api/user/v1/profile", targets, settings, attributes=attributes, quota=True)
 
     def read(self, answer: HttpAnswer, targets: list[Target]) -> list[Verdict]:
         body = answer.json()
         # Present is the documented 200 with the profile's attributes; any other object is no proof.
         if answer.status == 200 and isinstance(body, dict) and isinstance(body.get("attributes"), dict):
-            return [Verdict(Verification.STILL_PRESENT, "Insider still returns the profile", answer.status)]
+            profile = _profile(body["attributes"])
+            return [
+                Verdict(
+                    Verification.STILL_PRESENT,
+                    "Insider still returns the profile",
+                    answer.status,
+                    profiles=(profile,),
+                )
+            ]
         # An empty 2xx is no profile either way: not proof of absence, so tried again.
         unproven = Verdict(Outcome.TRANSIENT, "an empty answer to a profile read", answer.status)
         return [_read(answer, unproven, Verification.VERIFIED_ABSENT, lookup_verdict_for_status)]
 
 
+def _profile(attributes: dict) -> Profile:
+    """The identifiers among a profile's attributes: the default ones, and custom ones either
+    under `custom` or by their own name (the page does not show which)."""
+    ids = [
+        Identifier(kind, attributes[name])
+        for name, kind in RESOLVED_TYPES.items()
+        if is_text(attributes.get(name))
+    ]
+    given = attributes.get("custom")
+    custom: dict = given if isinstance(given, dict) else {}
+    named = {k: v for k, v in attributes.items() if k not in RESOLVED_TYPES and k != "custom"}
+    ids += [
+        Identifier(IdentifierType.CUSTOM, v, k)
+        for k, v in {**named, **custom}.items()
+        if is_text(v) and isinstance(k, str)
+    ]
+    uuid = attributes.get("uuid")
+    return Profile(tuple(sorted(set(ids))), uuid if is_text(uuid) else None)
+
+
 class Insider(Connector):
     name = "insider"
+    person_type = IdentifierType.UUID
     operations = (DeleteIdentity(), DeleteUser())
     lookup = ProfileLookup()
     verify_after_s = 300
     credential_fields = ("partner_name", "request_token")
     url_variable, default_url = "INSIDER_API_URL", "https://unification.useinsider.com"
     default_concurrency = 8
+
+    def options(self, env: Mapping[str, str]) -> Mapping[str, Any]:
+        names = tuple(n.strip() for n in env.get("INSIDER_CUSTOM_IDENTIFIERS", "").split(",") if n.strip())
+        if any(not _CUSTOM_NAME.fullmatch(n) for n in names):
+            raise ConfigError("INSIDER_CUSTOM_IDENTIFIERS must list custom identifier names by comma")
+        return {"custom_identifiers": names}

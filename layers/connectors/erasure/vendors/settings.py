@@ -19,6 +19,7 @@ from erasure.config import (
     number_setting,
     read_json_secret,
     secret_fields,
+    vendor_queue_urls,
 )
 from erasure.vendors.base import Call, Connector
 
@@ -31,11 +32,16 @@ class VendorFunctionSettings:
     hash_key: bytes
     vendor: VendorSettings
     ledger: LedgerSettings | None
+    # Where enrichment carries what this vendor's lookups learn: every vendor queue (this one too).
+    queue_urls: Mapping[str, str]
 
     @classmethod
     def from_env(cls, connector: Connector, env: Mapping[str, str] = os.environ) -> VendorFunctionSettings:
+        from erasure.vendors import CONNECTORS  # the registry imports this module's neighbours
+
         ledger = LedgerSettings.from_env(env) if env.get("LEDGER_TABLE", "").strip() else None
-        return cls(load_hash_key(env), load_vendor_settings(connector, env), ledger)
+        queues = vendor_queue_urls(list(CONNECTORS), env)
+        return cls(load_hash_key(env), load_vendor_settings(connector, env), ledger, queues)
 
 
 def vendor_credentials(

@@ -1,0 +1,78 @@
+"""Cross-vendor enrichment: what one vendor's lookup ties to the person (an external id, an
+email, a phone) is carried to every other vendor that serves it, as a new step of the same
+request (`learned`, `learned_from`), never silently: each learned identifier is recorded first
+(as a keyed hash, with where it came from), and the receipt awaits every vendor it was sent to.
+
+One hop: a step's own lookups resolve its learned identifiers at that vendor, but teach no one.
+A vendor's own ids (its profile ids) go to no other vendor, which cannot use them; an
+email or phone goes back to the vendor that learned it too, whose lookup by it finds the
+person's other (anonymous) profiles there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from erasure.ledger.learned import Learned, LearnedBook
+from erasure.request import DeletionRequest, Identifier, IdentifierType
+from erasure.resolution import Resolution
+from erasure.vendors.base import Connector
+
+PORTABLE = frozenset({IdentifierType.EXTERNAL_ID, IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER})
+SendBatch = Callable[[str, list[str]], None]  # (queue URL, bodies); raises FanOutFailed
+
+
+class Enrichment:
+    def __init__(
+        self,
+        source: str,
+        connectors: Mapping[str, Connector],
+        queue_urls: Mapping[str, str],
+        book: LearnedBook | None,
+        send_batch: SendBatch,
+    ):
+        self.source = source
+        self.connectors = connectors
+        self.queue_urls = queue_urls
+        self.book = book
+        self.send_batch = send_batch
+
+    def forward(self, resolutions: list[Resolution], expiries: Mapping[str, int]) -> None:
+        """Record, then send, what each resolution learned; raises (FanOutFailed, a ledger error)
+        before anything is deleted, so that a retry learns it again."""
+        noted: list[tuple[DeletionRequest, list[Learned]]] = []
+        bodies: dict[str, list[str]] = {}
+        for resolution in resolutions:
+            request, learned = resolution.request, resolution.learned()
+            if not learned or self.book is None:
+                continue
+            routed = [(i, via, self._destinations(request, i)) for i, via in learned]
+            noted.append((request, [(i, via, tuple(to)) for i, via, to in routed]))
+            for vendor in sorted({v for _, _, to in routed for v in to}):
+                ids = tuple(i for i, _, to in routed if vendor in to)
+                step = replace(request, learned=ids, learned_from=self.source)
+                bodies.setdefault(vendor, []).append(_message(step))
+        if noted and self.book is not None:
+            self.book.note(self.source, noted, expiries)
+        for vendor, messages in bodies.items():
+            self.send_batch(self.queue_urls[vendor], messages)
+
+    def _destinations(self, request: DeletionRequest, identifier: Identifier) -> list[str]:
+        """The vendors (of the request's, with a queue here) that serve this identifier; none
+        for a vendor's own id, which its vendor deletes already."""
+        if identifier.type not in PORTABLE:
+            return []
+        return [
+            vendor
+            for vendor, connector in self.connectors.items()
+            if vendor in self.queue_urls
+            and (request.vendors is None or vendor in request.vendors)
+            and connector.skip_reason(request.action, identifier) is None
+        ]
+
+
+def _message(request: DeletionRequest) -> str:
+    from erasure.intake import vendor_message  # the form every vendor queue reads
+
+    return vendor_message(request)
