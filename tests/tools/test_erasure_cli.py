@@ -264,3 +264,22 @@ def test_the_module_runs_as_documented_and_fails_without_a_traceback():
 
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == f"erasure_cli: cannot reach the API at {closed}: Connection refused\n"
+
+
+def test_a_dry_run_from_the_flags_says_what_each_vendor_would_erase_and_deletes_nothing(api_url, cli):
+    local = ("--local", "--api-url", api_url)
+    ana = ("--email", "ana@example.com", "--request-id", "cli-dry-ana", "--dry-run", "--enrich")
+
+    submitted = cli("submit", *local, *ana)
+    watched = cli("watch", "cli-dry-ana", *local, "--interval", "0.5", "--timeout", "60")
+    receipt = json.loads(cli("status", "cli-dry-ana", *local, "--json")[1])
+
+    assert submitted[0] == 0 and watched[0] == 0, (submitted, watched)
+    assert (receipt["dry_run"], receipt["enrich"], receipt["final"]) == (True, True, True)
+    assert "DRY RUN: nothing deleted" in watched[1]
+    found = {(r[0], r[1]): r[3] for r in rows(watched[1]) if r and r[0] in receipt["vendors"]}
+    assert found[("braze", "email")] == "would_delete"
+    # Dfinery cannot look anyone up: it says what it would do with the external id others learned.
+    assert found[("dfinery", "external_id")] == "no_lookup"
+    assert any(line.startswith("learned: external_id") for line in watched[1].splitlines())
+    assert "ana@example.com" not in watched[1] + json.dumps(receipt)

@@ -2,6 +2,7 @@
 
     python -m tools.erasure_cli submit --email jane@example.com --external-id jane-2024
     python -m tools.erasure_cli submit --file people.csv        # or .jsonl: many people, in bulks
+    python -m tools.erasure_cli submit --email jane@example.com --dry-run --enrich  # nothing deleted
     python -m tools.erasure_cli status <request_id> [--json]
     python -m tools.erasure_cli watch <request_id> [--interval 2] [--timeout 600]
 
@@ -17,6 +18,10 @@ A file holds one person a row: JSON Lines of requests as POST /v1/deletions take
 columns request_id, action, vendors (separated by ";"), one column per identifier type
 (external_id, email, ...), user_alias.alias_name and user_alias.alias_label, custom.<name>.
 A row without a request_id is given one here, so that every row's answer names its request.
+--dry-run and --enrich apply to the person of the flags, or to every row of the file that does not
+say `dry_run` / `enrich` itself (JSON Lines). A dry run deletes nothing: each vendor's lookup says
+what it would erase (would_delete, not_found, ambiguous, no_lookup) or that the credentials are
+refused (unauthorized), and the receipt is final at once.
 
 Exit status: 0 done; 1 done, but not everything was accepted (submit) or final in time (watch);
 2 nothing could be done (the reason is one line on stderr).

@@ -17,7 +17,7 @@ from tools.erasure_cli.client import (
     OperatorError,
     resolve_target,
 )
-from tools.erasure_cli.people import add_person_arguments, person_from_flags, read_people
+from tools.erasure_cli.people import add_person_arguments, person_from_flags, read_people, with_flags
 from tools.erasure_cli.receipts import fetch_receipt, is_final, print_receipt, receipt_console, watch
 from tools.erasure_cli.submit import DEFAULT_BULK_SIZE, SubmitStopped, print_results, submit_people
 
@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
         raise OperatorError("give one person's identifiers (--email, --external-id, ...) or --file, not both")
     client = ApiClient(resolve_target(args.api_url, args.local, args.region, args.profile))
     if args.command == "submit":
-        people = [person] if person is not None else read_people(args.file)
+        people = with_flags([person] if person is not None else read_people(args.file), args)
         try:
             results = submit_people(client, people, args.bulk_size, messages)
         except SubmitStopped as stopped:

@@ -48,6 +48,24 @@ def add_person_arguments(parser: argparse.ArgumentParser) -> None:
     person.add_argument("--action", choices=[a.value for a in Action], help="default: delete_profile")
     person.add_argument("--request-id", help="default: a new UUID")
     person.add_argument("--vendor", action="append", dest="vendors", help="repeatable; default: every vendor")
+    how = parser.add_argument_group("how (for one person or every row of --file)")
+    how.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolution only: each vendor says what it would erase (a check of its credentials too);"
+        " nothing is deleted",
+    )
+    how.add_argument(
+        "--enrich",
+        action="store_true",
+        help="carry what one vendor's lookup ties to the person (external id, email, phone) to every vendor",
+    )
+
+
+def with_flags(people: list[Person], args: argparse.Namespace) -> list[Person]:
+    """--dry-run and --enrich set on every request that does not say otherwise itself."""
+    flags = {name: True for name in ("dry_run", "enrich") if getattr(args, name, False)}
+    return [Person({**flags, **p.request}, p.line) for p in people] if flags else people
 
 
 def person_from_flags(args: argparse.Namespace) -> Person | None:

@@ -73,6 +73,8 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
         (str(receipt.get("verification")), _verification_style(receipt.get("verification"))),
         f"  {receipt.get('action') or ''}, created {receipt.get('created_at') or '-'},"
         f" due by {receipt.get('due_by') or '-'}",
+        ("  DRY RUN: nothing deleted" if receipt.get("dry_run") else "", "bold cyan"),
+        ("  enriched" if receipt.get("enrich") else "", "cyan"),
     )
     table = Table(
         "vendor",
@@ -90,9 +92,10 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
     for vendor, outcomes in receipt.get("vendors", {}).items():
         for o in outcomes:
             verification = o.get("verification")
+            found_by = f" via {o['resolved_from'][:ID_HASH_SHOWN]}" if o.get("resolved_from") else ""
             table.add_row(
                 vendor,
-                Text(str(o.get("identifier"))),
+                Text.assemble(str(o.get("identifier")), (found_by, "dim")),
                 str(o.get("id_hash") or "")[:ID_HASH_SHOWN],
                 Text(str(o.get("outcome")), _outcome_style(o.get("outcome"))),
                 Text(o.get("reason") or ""),
@@ -122,9 +125,21 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
     for vendor, reason in receipt.get("skipped", {}).items():
         table.add_row(vendor, "-", "-", Text("skipped", "dim"), Text(str(reason)), "-", "0", "-", "-", "-")
     parts: list[Any] = [title, table]
+    for entry in receipt.get("learned", []):
+        parts.append(Text(_learned_line(entry), "cyan"))
     for error in receipt.get("errors", []):
         parts.append(Text(f"rejected: {error.get('field')}: {error.get('reason')}", "red"))
     return Group(*parts)
+
+
+def _learned_line(entry: dict[str, Any]) -> str:
+    """One identifier a vendor's lookup tied to the person: where from, and where it went."""
+    sent = ", ".join(entry.get("sent_to") or []) or "no other vendor (its own id)"
+    return (
+        f"learned: {entry.get('identifier')} {str(entry.get('id_hash'))[:ID_HASH_SHOWN]} from "
+        f"{entry.get('learned_from')} (via {entry.get('via')} {str(entry.get('via_hash'))[:ID_HASH_SHOWN]}),"
+        f" sent to {sent}"
+    )
 
 
 def _outcome_style(outcome: Any) -> str:
