@@ -253,3 +253,24 @@ def test_learned_identifiers_are_logged_as_hashes_only(relay, sandbox, everythin
     logged = everything_logged()
     assert '"message":"vendor call"' in logged
     assert not any(v in logged for v in JANE_VALUES)
+
+
+def test_vendors_that_tie_the_address_to_different_external_ids_send_only_the_first(relay, sandbox):
+    # CleverTap knows the address under another external id: maybe another person. What the
+    # second vendor learned is withheld (and said), never sent to Dfinery.
+    sandbox.reset()
+    sandbox.seed(
+        {**SEED, "clevertap": {"profiles": [{"identity": "park-1", "guid": "ct-p", "email": JANE["email"]}]}}
+    )
+    relay.post({"request_id": "jane", "enrich": True, "identity": {"email": JANE["email"]}})
+    drain(relay)
+    receipt = relay.get("jane")[1]
+
+    external = [e for e in receipt["learned"] if e["identifier"] == "external_id"]
+    assert len({e["id_hash"] for e in external}) == 2
+    sent = [e for e in external if e["sent_to"]]
+    (held_back,) = [e for e in external if not e["sent_to"]]
+    assert len({e["id_hash"] for e in sent}) == 1 and "different external id" in held_back["withheld"]
+    dfinery = [o for o in receipt["vendors"]["dfinery"] if o["identifier"] == "external_id"]
+    assert len(dfinery) == 1 and receipt["final"] is True
+    assert len(held(sandbox, "dfinery") & {"jane-2024", "park-1"}) == 1  # one erased, never both

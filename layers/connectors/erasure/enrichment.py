@@ -19,6 +19,7 @@ from erasure.request import DeletionRequest, Identifier, IdentifierType
 from erasure.resolution import Resolution
 from erasure.vendors.base import Connector
 
+DISAGREE = "another vendor tied this request to a different external id: two people may share the address"
 PORTABLE = frozenset({IdentifierType.EXTERNAL_ID, IdentifierType.EMAIL, IdentifierType.PHONE_NUMBER})
 SendBatch = Callable[[str, list[str]], None]  # (queue URL, bodies); raises FanOutFailed
 
@@ -41,22 +42,39 @@ class Enrichment:
     def forward(self, resolutions: list[Resolution], expiries: Mapping[str, int]) -> None:
         """Record, then send, what each resolution learned; raises (FanOutFailed, a ledger error)
         before anything is deleted, so that a retry learns it again."""
+        if self.book is None:
+            return
         noted: list[tuple[DeletionRequest, list[Learned]]] = []
+        withheld: dict[str, str] = {}
         bodies: dict[str, list[str]] = {}
         for resolution in resolutions:
             request, learned = resolution.request, resolution.learned()
-            if not learned or self.book is None:
+            if not learned:
                 continue
-            routed = [(i, via, self._destinations(request, i)) for i, via in learned]
-            noted.append((request, [(i, via, tuple(to)) for i, via, to in routed]))
+            if not self._tied(request, learned, expiries):
+                withheld[request.request_id] = DISAGREE
+            routed = [
+                (i, via, () if request.request_id in withheld else tuple(self._destinations(request, i)))
+                for i, via in learned
+            ]
+            noted.append((request, routed))
             for vendor in sorted({v for _, _, to in routed for v in to}):
-                ids = tuple(i for i, _, to in routed if vendor in to)
-                step = replace(request, learned=ids, learned_from=self.source)
+                step = replace(
+                    request, learned=tuple(i for i, _, to in routed if vendor in to), learned_from=self.source
+                )
                 bodies.setdefault(vendor, []).append(_message(step))
-        if noted and self.book is not None:
-            self.book.note(self.source, noted, expiries)
+        if noted:
+            self.book.note(self.source, noted, expiries, withheld)
         for vendor, messages in bodies.items():
             self.send_batch(self.queue_urls[vendor], messages)
+
+    def _tied(self, request: DeletionRequest, learned, expiries: Mapping[str, int]) -> bool:
+        """The learned external id (one at most: two would be two people) agrees with any another
+        vendor tied this request to; a request that names its own external id needs no tie."""
+        assert self.book is not None
+        found = [i for i, _ in learned if i.type is IdentifierType.EXTERNAL_ID]
+        given = any(i.type is IdentifierType.EXTERNAL_ID for i in request.identifiers)
+        return given or not found or self.book.tie(request, found[0], expiries.get(request.request_id))
 
     def _destinations(self, request: DeletionRequest, identifier: Identifier) -> list[str]:
         """The vendors (of the request's, with a queue here) that serve this identifier; none

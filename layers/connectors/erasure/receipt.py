@@ -267,6 +267,7 @@ def _learned(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "via": i.get("via"),
             "via_hash": i.get("via_hash"),
             "sent_to": list(i.get("sent_to") or []),
+            "withheld": i.get("withheld"),  # why it was sent nowhere, when it was held back
             "learned_at": i.get("learned_at"),
         }
         for i in items

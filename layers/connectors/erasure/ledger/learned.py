@@ -12,11 +12,38 @@ from erasure.request import DeletionRequest, Identifier, utc_timestamp
 
 # A learned identifier: (identifier, the given one that found it, the vendors it goes to).
 Learned = tuple[Identifier, Identifier, tuple[str, ...]]
+PERSON_ITEM = "PERSON"  # the one external id enrichment has tied the request to (its hash)
 
 
 class LearnedBook(KeyedBook):
+    def tie(self, request: DeletionRequest, external_id: Identifier, expiry: int | None) -> bool:
+        """Tie the request to this learned external id, unless another vendor tied it to a
+        different one first (atomically): False then, and what this vendor learned is withheld."""
+        id_hash = self.hasher(external_id)
+        made = self.table.write_all(
+            [
+                {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": encode({"request_id": request.request_id, "item": PERSON_ITEM}),
+                        "UpdateExpression": "SET external_id_hash = :h, expires_at = :e",
+                        "ConditionExpression": "attribute_not_exists(external_id_hash)"
+                        " OR external_id_hash = :h",
+                        "ExpressionAttributeValues": encode(
+                            {":h": id_hash, ":e": expiry or self.table.expiry()}
+                        ),
+                    }
+                }
+            ]
+        )
+        return made[0]
+
     def note(
-        self, source: str, learned: list[tuple[DeletionRequest, list[Learned]]], expiries: Mapping[str, int]
+        self,
+        source: str,
+        learned: list[tuple[DeletionRequest, list[Learned]]],
+        expiries: Mapping[str, int],
+        withheld: Mapping[str, str] | None = None,
     ) -> None:
         """Record what `source` learned, before it is sent: from then on the receipt awaits each
         vendor's outcome for it. Idempotent (a retry writes the same items again)."""
@@ -32,6 +59,7 @@ class LearnedBook(KeyedBook):
                     "via": via.label,
                     "via_hash": self.hasher(via),
                     "sent_to": sorted(sent_to),
+                    "withheld": (withheld or {}).get(request.request_id),
                     "learned_at": now,
                     "expires_at": expiries.get(request.request_id) or self.table.expiry(),
                 }
