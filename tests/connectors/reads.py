@@ -7,18 +7,24 @@ them, and the checks that hold for every call, against `Call.read`. No vendor fi
 xfail) is an answer the connector reads as more than it says; its reason names what the document
 says instead. The code is left as it is: once the reading is fixed, the row passes unexpectedly (a
 strict failure) and its `wrong=` goes.
+
+A lookup's rows for identity resolution carry `resolving(targets)`, and their `V` the profiles the
+verdict must list (`found(...)`): the tables check the verdict, and each vendor file runs
+`check_profiles` over its `profile_rows(...)` for the profiles.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from erasure.outcomes import Outcome, Verification
-from erasure.request import DeletionRequest, parse
-from erasure.vendors.base import Target
+from erasure.http_client import HttpAnswer
+from erasure.outcomes import Outcome, Profile, Verification
+from erasure.request import DeletionRequest, Identifier, IdentifierType, parse
+from erasure.vendors.base import Call, Target
 
 DELETED, ACCEPTED, ALREADY_ABSENT = Outcome.DELETED, Outcome.ACCEPTED, Outcome.ALREADY_ABSENT
 REFUSED, UNAUTHORIZED = Outcome.REFUSED, Outcome.UNAUTHORIZED
@@ -81,6 +87,11 @@ def everyone_in(request: DeletionRequest) -> list[Target]:
     return [Target(request, identifier) for identifier in request.identifiers]
 
 
+def resolving(targets: list[Target]) -> list[Target]:
+    """The same targets, looked up to find their profiles (identity resolution), not to verify."""
+    return [replace(target, resolving=True) for target in targets]
+
+
 # -- expectations ----------------------------------------------------------------------------------
 
 
@@ -92,6 +103,49 @@ class V:
     outcome: Outcome | Verification | frozenset
     reason: str = ""
     wait: float | None = None
+    # A resolving lookup's: the profiles the verdict lists (None: not checked; see found()).
+    profiles: tuple[Profile, ...] | None = None
+
+
+def found(*identifiers: tuple[str, ...], person: str | None = None) -> Profile:
+    """An expected profile: its identifiers as (type, value) or (type, value, name), and whose."""
+    return Profile(tuple(Identifier(IdentifierType(kind), *rest) for kind, *rest in identifiers), person)
+
+
+def _as_found(profiles) -> list[tuple[str | None, tuple[Identifier, ...]]]:
+    """Profiles in no particular order, each identifier counted (a duplicate is a difference)."""
+    return sorted(((p.person, tuple(sorted(p.identifiers))) for p in profiles), key=repr)
+
+
+def check_profiles(
+    call: Call, status: int, body: object, expected: V | list[V], targets: list[Target]
+) -> None:
+    """A lookup's reading of one answer: each verdict's outcome, and the profiles it lists against
+    those of the expected verdict (where it names some)."""
+    data = (
+        body
+        if isinstance(body, bytes)
+        else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    )
+    verdicts = call.read(HttpAnswer(status, {}, data), targets)
+    expected = expected if isinstance(expected, list) else [expected] * len(verdicts)
+    assert len(verdicts) == len(expected), verdicts
+    for n, (verdict, want) in enumerate(zip(verdicts, expected, strict=True)):
+        allowed = want.outcome if isinstance(want.outcome, frozenset) else {want.outcome}
+        assert verdict.outcome in allowed, (n, verdict)
+        if want.profiles is not None:
+            assert _as_found(verdict.profiles) == _as_found(want.profiles), (n, verdict)
+
+
+def profile_rows(rows: list) -> list:
+    """The rows whose expected verdicts name profiles: (status, body, expected, targets) each."""
+    return [
+        pytest.param(*p.values[:2], p.values[3], p.values[4], id=p.id, marks=p.marks)
+        for p in rows
+        if any(
+            v.profiles is not None for v in (p.values[3] if isinstance(p.values[3], list) else [p.values[3]])
+        )
+    ]
 
 
 def row(label, status, body, expected, headers=None, targets=None, wrong=None):

@@ -6,6 +6,7 @@ import time
 import pytest
 from werkzeug import Response
 
+from erasure.config import VendorSettings
 from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
 from tests.connectors.reads import (
@@ -23,7 +24,11 @@ from tests.connectors.reads import (
     In,
     Reads,
     V,
+    check_profiles,
+    found,
     one_each,
+    profile_rows,
+    resolving,
     row,
 )
 from tests.helpers import CREDENTIALS, outcomes, request, respond
@@ -682,7 +687,172 @@ BRAZE_EXPORT = [
     ),
     row("500", 500, {"message": "internal"}, V(TRANSIENT), targets=ONE_EMAIL),
     row("503-empty", 503, b"", V(TRANSIENT), targets=ONE_EMAIL),
+    row(
+        "one-user-aliases-not-a-list",
+        201,
+        users({"braze_id": "b1", "user_aliases": 5}),
+        V(STILL_PRESENT),
+        targets=ONE_EMAIL,
+    ),
+    # Aliases not a list in a batch: ignored; the user is still found by its external id.
+    row(
+        "batch-user-aliases-not-a-list",
+        201,
+        users({"external_id": "ext-a", "user_aliases": 5}),
+        [V(STILL_PRESENT), V(VERIFIED_ABSENT)],
+        targets=TWO_EXTERNAL_IDS,
+    ),
 ]
+
+
+# -- Braze: POST /users/export/ids, to resolve (identity resolution) ---------------------------------
+# contracts § "Identity resolution", Braze row: by email or phone the export lists every user
+# holding it; users without external_id are anonymous profiles. Each is deleted by its braze_id,
+# so a resolving export that names a user without one cannot be acted on: transient.
+
+ONE_EMAIL_TO_RESOLVE = resolving(ONE_EMAIL)
+JANE = {
+    "braze_id": "b-jane",
+    "external_id": "jane-1",
+    "email": "jane@example.com",
+    "phone": "+6591234567",
+    "user_aliases": [{"alias_name": "jane-crm", "alias_label": "crm"}],
+}
+LEAD = {"braze_id": "b-lead", "email": "jane@example.com"}
+JANE_FOUND = found(
+    ("braze_id", "b-jane"),
+    ("external_id", "jane-1"),
+    ("email", "jane@example.com"),
+    ("phone_number", "+6591234567"),
+    ("user_alias", "jane-crm", "crm"),
+    person="jane-1",
+)
+LEAD_FOUND = found(("braze_id", "b-lead"), ("email", "jane@example.com"))
+
+BRAZE_RESOLVE = [
+    row(
+        "resolve-identified-and-anonymous",
+        201,
+        users(JANE, LEAD),
+        V(STILL_PRESENT, profiles=(JANE_FOUND, LEAD_FOUND)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row("resolve-no-one", 201, users(), V(VERIFIED_ABSENT, profiles=()), targets=ONE_EMAIL_TO_RESOLVE),
+    row(
+        "resolve-no-one-but-invalid-user-ids",
+        201,
+        users(invalid_user_ids=["jane@example.com"]),
+        V(VERIFIED_ABSENT, profiles=()),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    *[
+        row(
+            f"resolve-a-user-{label}",
+            201,
+            users(JANE, user),
+            V(TRANSIENT, "without its braze_id"),
+            targets=ONE_EMAIL_TO_RESOLVE,
+        )
+        for label, user in (
+            ("without-braze-id", {"external_id": "jane-2", "email": "jane@example.com"}),
+            ("with-a-blank-braze-id", {"braze_id": "", "email": "jane@example.com"}),
+            ("with-a-numeric-braze-id", {"braze_id": 7, "email": "jane@example.com"}),
+            ("with-a-null-braze-id", {"braze_id": None}),
+        )
+    ],
+    # Fields of another type than documented name nothing: ignored, the rest read.
+    row(
+        "resolve-garbled-fields",
+        201,
+        users(
+            {
+                "braze_id": "b-1",
+                "external_id": 42,
+                "email": None,
+                "phone": ["+6591234567"],
+                "user_aliases": [{"alias_name": 5, "alias_label": "crm"}, "jane-crm", None],
+            }
+        ),
+        V(STILL_PRESENT, profiles=(found(("braze_id", "b-1")),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-blank-fields",
+        201,
+        users({"braze_id": "b-1", "external_id": "", "email": " ", "phone": ""}),
+        V(STILL_PRESENT, profiles=(found(("braze_id", "b-1")),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-aliases-not-a-list",
+        201,
+        users({"braze_id": "b-1", "user_aliases": 5}),
+        V(STILL_PRESENT, profiles=(found(("braze_id", "b-1")),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    # A batch (a dry run's or an enriched request's external ids): each user is its id's profile.
+    row(
+        "resolve-batch-one-found",
+        201,
+        users({"braze_id": "b-a", "external_id": "ext-a", "email": "a@example.com"}),
+        [
+            V(
+                STILL_PRESENT,
+                profiles=(
+                    found(
+                        ("braze_id", "b-a"),
+                        ("external_id", "ext-a"),
+                        ("email", "a@example.com"),
+                        person="ext-a",
+                    ),
+                ),
+            ),
+            V(VERIFIED_ABSENT, profiles=()),
+        ],
+        targets=resolving(TWO_EXTERNAL_IDS),
+    ),
+    row(
+        "resolve-batch-user-without-braze-id",
+        201,
+        users({"external_id": "ext-a"}),
+        V(TRANSIENT, "without its braze_id"),
+        targets=resolving(TWO_EXTERNAL_IDS),
+    ),
+    row("resolve-429", 429, {"message": "Rate limit exceeded"}, V(THROTTLED), targets=ONE_EMAIL_TO_RESOLVE),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "expected", "targets"), profile_rows(BRAZE_RESOLVE))
+def test_a_resolving_export_lists_each_user_as_a_profile(status, body, expected, targets):
+    check_profiles(CONNECTORS["braze"].lookup, status, body, expected, targets)
+
+
+def test_a_blank_external_id_names_no_person():
+    check_profiles(
+        CONNECTORS["braze"].lookup,
+        201,
+        users({"braze_id": "b-1", "external_id": "  "}),
+        V(STILL_PRESENT, profiles=(found(("braze_id", "b-1")),)),
+        ONE_EMAIL_TO_RESOLVE,
+    )
+
+
+def _built(targets) -> dict:
+    settings = VendorSettings(
+        "http://vendor.test", CREDENTIALS["braze"], 1, {}, 1.0, 1.0, CONNECTORS["braze"].options({})
+    )
+    return json.loads(CONNECTORS["braze"].lookup.build(targets, settings).body)
+
+
+def test_a_resolving_export_asks_every_id_a_profile_is_known_by_a_verifying_one_the_fewest():
+    every = ["braze_id", "external_id", "email", "phone", "user_aliases"]
+    assert _built(ONE_EMAIL_TO_RESOLVE) == {"email_address": "jane@example.com", "fields_to_export": every}
+    assert _built(resolving(TWO_EXTERNAL_IDS)) == {
+        "external_ids": ["ext-a", "ext-b"],
+        "fields_to_export": every,
+    }
+    assert _built(ONE_EMAIL) == {"email_address": "jane@example.com", "fields_to_export": FIELDS}
+    assert _built(TWO_EXTERNAL_IDS) == {"external_ids": ["ext-a", "ext-b"], "fields_to_export": FIELDS}
 
 
 READ_TABLES: dict[str, Reads] = {
@@ -702,11 +872,7 @@ READ_TABLES: dict[str, Reads] = {
     "delete": Reads(TWO_EMAILS, BRAZE_DELETE, success=b'{"deleted": 2}'),
     "export": Reads(
         ONE_EMAIL,
-        BRAZE_EXPORT,
+        [*BRAZE_EXPORT, *BRAZE_RESOLVE],
         success=b'{"users": [], "message": "success"}',
-        unreadable={
-            # user_aliases not a list in a batch export.
-            "aliases-a-number": (201, users({"external_id": "ext-a", "user_aliases": 5}), TWO_EXTERNAL_IDS),
-        },
     ),
 }

@@ -1,10 +1,12 @@
 """CleverTap POST /1/delete/profiles.json against a real local server."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from werkzeug import Response
 
+from erasure.config import VendorSettings
 from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
 from tests.connectors.reads import (
@@ -18,7 +20,11 @@ from tests.connectors.reads import (
     VERIFIED_ABSENT,
     Reads,
     V,
+    check_profiles,
+    found,
     one_each,
+    profile_rows,
+    resolving,
     row,
 )
 from tests.helpers import CREDENTIALS, outcomes, request, respond
@@ -328,7 +334,128 @@ CLEVERTAP_PROFILE = [
 ]
 
 
+# -- CleverTap: GET /1/profile.json, to resolve (identity resolution) ----------------------------------
+# contracts § "Identity resolution", CleverTap row: there is no delete by email; the profile found
+# by email names its identity and its CleverTap ids (objectId, and each device's in platformInfo),
+# in a shape the page does not fix: each is read only where it is text.
+
+ONE_EMAIL_TO_RESOLVE = resolving(one_each("delete_profile", {"email": "jane@example.com"}))
+JANE = {
+    "identity": "client-1",
+    "email": "jane@example.com",
+    "objectId": "ct-1",
+    "platformInfo": [{"objectId": "ct-1", "platform": "iOS"}, {"objectId": "ct-2", "platform": "Android"}],
+    "profileData": {"loyalty": "gold"},
+}
+JANE_FOUND = found(
+    ("external_id", "client-1"),
+    ("email", "jane@example.com"),
+    ("guid", "ct-1"),
+    ("guid", "ct-2"),
+    person="client-1",
+)
+
+CLEVERTAP_RESOLVE = [
+    row(
+        "resolve-one-record-its-guids-once",
+        200,
+        {"status": "success", "record": JANE},
+        V(STILL_PRESENT, profiles=(JANE_FOUND,)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-records-of-two-identities",
+        200,
+        {"status": "success", "record": [JANE, {"identity": "client-2", "email": "jane@example.com"}]},
+        V(
+            STILL_PRESENT,
+            profiles=(
+                JANE_FOUND,
+                found(("external_id", "client-2"), ("email", "jane@example.com"), person="client-2"),
+            ),
+        ),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-an-anonymous-record",
+        200,
+        {"status": "success", "record": {"email": "jane@example.com", "objectId": "ct-9"}},
+        V(STILL_PRESENT, profiles=(found(("email", "jane@example.com"), ("guid", "ct-9")),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-garbled-fields",
+        200,
+        {
+            "status": "success",
+            "record": {
+                "identity": 7,
+                "email": None,
+                "objectId": "",
+                "platformInfo": [{"objectId": 5}, "ct-3", None],
+            },
+        },
+        V(STILL_PRESENT, profiles=(found(),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-platform-info-not-a-list",
+        200,
+        {"status": "success", "record": {"identity": "client-1", "platformInfo": {"objectId": "ct-2"}}},
+        V(STILL_PRESENT, profiles=(found(("external_id", "client-1"), person="client-1"),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-no-record",
+        200,
+        {"status": "success"},
+        V(VERIFIED_ABSENT, profiles=()),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-record-null",
+        200,
+        {"status": "success", "record": None},
+        V(VERIFIED_ABSENT, profiles=()),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-records-empty",
+        200,
+        {"status": "success", "record": []},
+        V(frozenset({UNVERIFIABLE, TRANSIENT}), profiles=()),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-fail-user-not-found",
+        200,
+        fail("User not found"),
+        V(VERIFIED_ABSENT, profiles=()),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "expected", "targets"), profile_rows(CLEVERTAP_RESOLVE))
+def test_a_resolving_lookup_lists_each_record_as_a_profile(status, body, expected, targets):
+    check_profiles(CONNECTORS["clevertap"].lookup, status, body, expected, targets)
+
+
+def test_a_profile_is_looked_up_by_email_the_same_to_resolve_as_to_verify():
+    settings = VendorSettings("http://vendor.test", CREDENTIALS["clevertap"], 1, {}, 1.0, 1.0, {})
+    lookup = CONNECTORS["clevertap"].lookup
+    built = lookup.build(ONE_EMAIL_TO_RESOLVE, settings)
+    assert (built.method, built.url, built.body) == (
+        "GET",
+        "http://vendor.test/1/profile.json?email=jane%40example.com",
+        b"",
+    )
+    assert built == lookup.build([replace(t, resolving=False) for t in ONE_EMAIL_TO_RESOLVE], settings)
+
+
 READ_TABLES: dict[str, Reads] = {
     "delete": Reads(TWO_IDENTITIES, CLEVERTAP_DELETE, success=b'{"status": "success"}'),
-    "profile": Reads(ONE_IDENTITY, CLEVERTAP_PROFILE, success=b'{"status": "success"}'),
+    "profile": Reads(
+        ONE_IDENTITY, [*CLEVERTAP_PROFILE, *CLEVERTAP_RESOLVE], success=b'{"status": "success"}'
+    ),
 }

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from erasure.config import VendorSettings
 from erasure.relay import _BatchSender
 from erasure.request import Identifier, IdentifierType
+from erasure.vendors import CONNECTORS
 from erasure.vendors.base import Target
 from tests.connectors.reads import (
     ACCEPTED,
@@ -20,9 +22,13 @@ from tests.connectors.reads import (
     VERIFIED_ABSENT,
     Reads,
     V,
+    check_profiles,
     everyone_in,
+    found,
     one_each,
     person,
+    profile_rows,
+    resolving,
     row,
 )
 from tests.helpers import CREDENTIALS, outcomes, request, respond
@@ -396,10 +402,102 @@ INSIDER_PROFILE = [
 ]
 
 
+# -- Insider: POST /api/user/v1/profile, to resolve (identity resolution) -----------------------------
+# contracts § "Identity resolution", Insider row: the delete must carry the account's unifier, so
+# the person's identifiers are read first: email, phone_number, uuid and the configured custom
+# identifiers (INSIDER_CUSTOM_IDENTIFIERS), custom ones under "custom" or by their own name (the
+# page does not show which); 404 "no such user" when none. The person is the uuid.
+
+ONE_EMAIL_TO_RESOLVE = resolving(ONE_EMAIL)
+JANE = {"email": "jane@example.com", "phone_number": "+6591234567", "uuid": "u-jane"}
+JANE_FOUND = found(
+    ("email", "jane@example.com"),
+    ("phone_number", "+6591234567"),
+    ("uuid", "u-jane"),
+    ("custom", "L1", "loyalty"),
+    person="u-jane",
+)
+
+INSIDER_RESOLVE = [
+    row(
+        "resolve-custom-under-custom",
+        200,
+        {"attributes": {**JANE, "custom": {"loyalty": "L1"}}, "quota": {"used": 4, "total": 1000}},
+        V(STILL_PRESENT, profiles=(JANE_FOUND,)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-custom-by-name",
+        200,
+        {"attributes": {**JANE, "loyalty": "L1"}},
+        V(STILL_PRESENT, profiles=(JANE_FOUND,)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-without-uuid",
+        200,
+        {"attributes": {"email": "jane@example.com"}},
+        V(STILL_PRESENT, profiles=(found(("email", "jane@example.com")),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-garbled-fields",
+        200,
+        {
+            "attributes": {
+                "email": None,
+                "phone_number": 6591234567,
+                "uuid": "",
+                "custom": ["L1"],
+                "loyalty": 1,
+            }
+        },
+        V(STILL_PRESENT, profiles=(found(),)),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-no-such-user",
+        404,
+        NO_SUCH_USER,
+        V(VERIFIED_ABSENT, profiles=()),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+    row(
+        "resolve-attributes-not-an-object",
+        200,
+        {"attributes": []},
+        V(TRANSIENT),
+        targets=ONE_EMAIL_TO_RESOLVE,
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "expected", "targets"), profile_rows(INSIDER_RESOLVE))
+def test_a_resolving_lookup_reads_the_identifiers_among_the_attributes(status, body, expected, targets):
+    check_profiles(CONNECTORS["insider"].lookup, status, body, expected, targets)
+
+
+def test_a_resolving_lookup_asks_every_identifier_a_verifying_one_a_single_attribute():
+    options = CONNECTORS["insider"].options({"INSIDER_CUSTOM_IDENTIFIERS": "loyalty, crm_id"})
+    settings = VendorSettings("http://vendor.test", CREDENTIALS["insider"], 1, {}, 1.0, 1.0, options)
+    lookup = CONNECTORS["insider"].lookup
+    resolve, verify = (json.loads(lookup.build(t, settings).body) for t in (ONE_EMAIL_TO_RESOLVE, ONE_EMAIL))
+    identifiers = {"email": "jane@example.com"}
+    assert resolve == {
+        "identifiers": identifiers,
+        "attributes": ["email", "phone_number", "uuid", "loyalty", "crm_id"],
+        "quota": True,
+    }
+    assert verify == {"identifiers": identifiers, "attributes": ["email"], "quota": True}
+
+
 READ_TABLES: dict[str, Reads] = {
     "identity": Reads(ONE_EMAIL_TO_REMOVE, INSIDER_IDENTITY, success=b"{}"),
     "delete": Reads(WHOLE_PERSON, INSIDER_DELETE, success=b"{}"),
     "profile": Reads(
-        ONE_EMAIL, INSIDER_PROFILE, success=json.dumps(NO_SUCH_USER).encode(), success_status=404
+        ONE_EMAIL,
+        [*INSIDER_PROFILE, *INSIDER_RESOLVE],
+        success=json.dumps(NO_SUCH_USER).encode(),
+        success_status=404,
     ),
 }

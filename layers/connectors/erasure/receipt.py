@@ -152,38 +152,12 @@ def build_receipt(
         if i["item"].startswith(OUTCOME_PREFIX) and i.get("outcome")
     ]
     learned = _learned(live)
-    learned_pairs = {(vendor, entry["id_hash"]): entry for entry in learned for vendor in entry["sent_to"]}
     # The vendors sent the request itself; those sent only what enrichment learned come after.
     given_to = list(request.get("vendors_targeted", ())) or sorted({o.vendor for o in outcomes})
-    targeted = given_to + sorted({v for v, _ in learned_pairs} - set(given_to))
-    # Every targeted vendor writes an outcome for every identifier of the request (skipped
-    # included), so a pair without one is still on its way, even if its vendor has begun.
-    answered = {(o.vendor, o.id_hash) for o in outcomes}
-    # Identifiers a targeted vendor does not serve: intake wrote them once, the vendor none.
-    outcomes += [
-        IdentifierOutcome(
-            vendor,
-            skip["identifier"],
-            skip["id_hash"],
-            Outcome.SKIPPED,
-            skip.get("reason"),
-            completed_at=request["created_at"],
-        )
-        for vendor, skips in request.get("identifiers_skipped", {}).items()
-        for skip in skips
-        if (vendor, skip["id_hash"]) not in answered
-    ]
-    answered |= {(o.vendor, o.id_hash) for o in outcomes}
-    awaiting = [
-        {"vendor": vendor, **identifier}
-        for vendor in given_to
-        for identifier in request.get("identifiers", [])
-        if (vendor, identifier["id_hash"]) not in answered
-    ] + [
-        {"vendor": vendor, "identifier": entry["identifier"], "id_hash": id_hash}
-        for (vendor, id_hash), entry in sorted(learned_pairs.items())
-        if (vendor, id_hash) not in answered
-    ]
+    sent_learned = {v for entry in learned for v in entry["sent_to"]}
+    targeted = given_to + sorted(sent_learned - set(given_to))
+    outcomes += _skipped_at_intake(request, outcomes)
+    awaiting = _awaiting(request, given_to, learned, outcomes)
     dry_run = bool(request.get("dry_run"))
     final = not awaiting and all(
         (o.outcome.is_final or (dry_run and o.outcome is Outcome.UNAUTHORIZED))
@@ -214,6 +188,49 @@ def build_receipt(
         enrich=bool(request.get("enrich")),
         learned=learned,
     )
+
+
+def _skipped_at_intake(
+    request: Mapping[str, Any], outcomes: list[IdentifierOutcome]
+) -> list[IdentifierOutcome]:
+    """Identifiers a targeted vendor does not serve: intake wrote them once, the vendor none."""
+    answered = {(o.vendor, o.id_hash) for o in outcomes}
+    return [
+        IdentifierOutcome(
+            vendor,
+            skip["identifier"],
+            skip["id_hash"],
+            Outcome.SKIPPED,
+            skip.get("reason"),
+            completed_at=request["created_at"],
+        )
+        for vendor, skips in request.get("identifiers_skipped", {}).items()
+        for skip in skips
+        if (vendor, skip["id_hash"]) not in answered
+    ]
+
+
+def _awaiting(
+    request: Mapping[str, Any],
+    given_to: list[str],
+    learned: list[dict[str, Any]],
+    outcomes: list[IdentifierOutcome],
+) -> list[dict[str, str]]:
+    """The (vendor, identifier) pairs without an outcome yet: every vendor sent the request writes
+    one for each of its identifiers (skipped included), and every vendor a learned identifier was
+    sent to for that one, so a pair without one is still on its way."""
+    answered = {(o.vendor, o.id_hash) for o in outcomes}
+    learned_pairs = {(vendor, e["id_hash"]): e["identifier"] for e in learned for vendor in e["sent_to"]}
+    return [
+        {"vendor": vendor, **identifier}
+        for vendor in given_to
+        for identifier in request.get("identifiers", [])
+        if (vendor, identifier["id_hash"]) not in answered
+    ] + [
+        {"vendor": vendor, "identifier": label, "id_hash": id_hash}
+        for (vendor, id_hash), label in sorted(learned_pairs.items())
+        if (vendor, id_hash) not in answered
+    ]
 
 
 def overall_status(outcomes: list[Outcome], awaiting: int) -> RequestStatus:

@@ -83,8 +83,9 @@ class Resolver:
             lookups.append(replace(request, identifiers=tuple(to_look_up)))
         asked = [n for n, r in enumerate(lookups) if r.identifiers]
         found = self.relay.look_up([lookups[n] for n in asked], remaining_ms, resolving=True) if asked else []
+        declared = frozenset(self.relay.settings.options.get("custom_identifiers", ()))
         for n, results in zip(asked, found, strict=True):
-            resolutions[n].looked_up = results
+            resolutions[n].looked_up = [_declared_only(r, declared) for r in results]
             resolutions[n].ambiguous = _people(resolutions[n], connector.person_type)
         return resolutions
 
@@ -114,6 +115,23 @@ class Resolver:
         return [
             plan.results(self.relay, by_request.get(n), prior, sent_before) for n, plan in enumerate(plans)
         ]
+
+
+def _declared_only(result: IdentifierResult, names: frozenset[str]) -> IdentifierResult:
+    """A lookup's profiles with only the custom identifiers this deployment declares: a read may
+    return custom attributes that are no identifier (a favourite colour), never to be sent on."""
+    if not result.verdict.profiles:
+        return result
+    profiles = tuple(
+        replace(
+            p,
+            identifiers=tuple(
+                i for i in p.identifiers if i.type is not IdentifierType.CUSTOM or i.name in names
+            ),
+        )
+        for p in result.verdict.profiles
+    )
+    return replace(result, verdict=replace(result.verdict, profiles=profiles))
 
 
 def _people(resolution: Resolution, person_type: IdentifierType) -> int:
@@ -156,11 +174,9 @@ class _Plan:
             verdict = self._verdict(
                 looked, by_id, prior.get((request.request_id, looked.identifier)), sent_before
             )
-            ids = self.erase.get(looked.identifier, ())
-            if looked.identifier in ids and not request.dry_run:  # in its own deletion (a per-person delete)
-                answered.append(
-                    replace(by_id[looked.identifier], resolved_to=_without(ids, looked.identifier))
-                )
+            ids = _without(self.erase.get(looked.identifier, ()), looked.identifier)
+            if looked.identifier in by_id:  # sent after all, as a profile's id (a per-person delete)
+                answered.append(replace(by_id[looked.identifier], resolved_to=ids))
             else:
                 answered.append(replace(looked, verdict=verdict, resolved_to=ids))
         done = {r.identifier for r in answered}

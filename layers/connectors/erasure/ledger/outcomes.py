@@ -10,6 +10,7 @@ from typing import Any
 
 from erasure.errors import OutcomeNotRecorded
 from erasure.ledger.table import KeyedBook, encode, outcome_item
+from erasure.observability import IdentifierHasher
 from erasure.outcomes import (
     RETRYABLE,
     CheckFinding,
@@ -95,30 +96,9 @@ class OutcomeBook(KeyedBook):
             values[":attempted_at"] = result.attempted_at
         if verdict.outcome.is_final:
             updates.append("completed_at = :now")
-        if verdict.evidence is not None:
-            updates.append("evidence = :evidence")
-            values[":evidence"] = verdict.evidence.as_dict()
-        if result.resolved_to:
-            updates.append("resolved_to = :resolved_to")
-            values[":resolved_to"] = [
-                {"identifier": i.label, "id_hash": self.hasher(i)} for i in result.resolved_to
-            ]
-        if result.resolved_from is not None:
-            updates.append("resolved_from = :resolved_from")
-            values[":resolved_from"] = self.hasher(result.resolved_from)
-        if result.verification is not None:
-            updates += [
-                "verification = :verification",
-                "verification_reason = :verification_reason",
-                "verification_checks = :zero",
-                "verification_due_at = :due_at",
-            ]
-            values[":verification"] = str(result.verification)
-            values[":verification_reason"] = result.verification_reason
-            values[":zero"] = 0
-            values[":due_at"] = (
-                None if result.verify_due_at is None else epoch_timestamp(result.verify_due_at)
-            )
+        for name, value in _facts(result, self.hasher).items():
+            updates.append(f"{name} = :{name}")
+            values[f":{name}"] = value
         expression = "SET " + ", ".join(updates) + " ADD attempt_ids :attempt"
         if attempted:
             expression += ", attempts :one"
@@ -194,6 +174,25 @@ class OutcomeBook(KeyedBook):
                     int(item.get("verification_checks", 0)),
                 )
         return found
+
+
+def _facts(result: IdentifierResult, hasher: IdentifierHasher) -> dict[str, Any]:
+    """What an outcome item holds when the result has it: the call's evidence, the profile ids
+    it was resolved to (or the identifier it was resolved from), its first verification state."""
+    facts: dict[str, Any] = {}
+    if result.verdict.evidence is not None:
+        facts["evidence"] = result.verdict.evidence.as_dict()
+    if result.resolved_to:
+        facts["resolved_to"] = [{"identifier": i.label, "id_hash": hasher(i)} for i in result.resolved_to]
+    if result.resolved_from is not None:
+        facts["resolved_from"] = hasher(result.resolved_from)
+    if result.verification is not None:
+        facts["verification"] = str(result.verification)
+        facts["verification_reason"] = result.verification_reason
+        facts["verification_checks"] = 0
+        due = result.verify_due_at
+        facts["verification_due_at"] = None if due is None else epoch_timestamp(due)
+    return facts
 
 
 _RETRYABLE_VALUES = {f":retryable{n}": str(o) for n, o in enumerate(sorted(RETRYABLE))}

@@ -38,7 +38,7 @@ from erasure.outcomes import (
     verdict_for_status,
 )
 from erasure.request import Action, Identifier, IdentifierType
-from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text, mentions
+from erasure.vendors.base import Connector, Lookup, Operation, Target, error_text, is_text, mentions
 
 # Documented REST hosts by dashboard instance. EU lives on .braze.eu, not .braze.com.
 INSTANCE_HOSTS = {
@@ -196,17 +196,11 @@ class ExportIds(Lookup):
                 targets
             )
         if len(targets) == 1:  # every user in the answer is this identifier's
-            return [replace(present, profiles=tuple(map(_profile, users))) if users else absent]
+            profiles = tuple(map(_profile, users)) if targets[0].resolving else ()
+            return [replace(present, profiles=profiles) if users else absent]
         found = [_user_keys(u) for u in users]
         verdicts = [
-            replace(
-                present,
-                profiles=tuple(
-                    _profile(u)
-                    for u, keys in zip(users, found, strict=True)
-                    if _lookup_key(t.identifier) in keys
-                ),
-            )
+            replace(present, profiles=_profiles_of(t, users, found))
             if any(_lookup_key(t.identifier) in keys for keys in found)
             else absent
             for t in targets
@@ -227,15 +221,30 @@ def _profile(user: dict) -> Profile:
         for field, kind in RESOLVED_TYPES.items()
         if isinstance(user.get(field), str) and user[field].strip()
     ]
-    for alias in user.get("user_aliases") or []:
+    for alias in _aliases(user):
         if isinstance(alias, dict) and isinstance(alias.get("alias_name"), str):
             ids.append(
                 Identifier(
                     IdentifierType.USER_ALIAS, alias["alias_name"], str(alias.get("alias_label") or "")
                 )
             )
-    person = user.get("external_id") if isinstance(user.get("external_id"), str) else None
-    return Profile(tuple(sorted(ids)), person or None)
+    person = user.get("external_id")
+    return Profile(tuple(sorted(ids)), person if is_text(person) else None)
+
+
+def _profiles_of(target: Target, users: list[dict], keys: list[set]) -> tuple[Profile, ...]:
+    """The users of a batch answer that name this target, as profiles (only to resolve)."""
+    if not target.resolving:
+        return ()
+    return tuple(
+        _profile(u) for u, named in zip(users, keys, strict=True) if _lookup_key(target.identifier) in named
+    )
+
+
+def _aliases(user: dict) -> list:
+    """The user's aliases, when its answer holds a list of them."""
+    aliases = user.get("user_aliases")
+    return aliases if isinstance(aliases, list) else []
 
 
 def _lookup_key(identifier: Identifier) -> tuple[str, str]:
@@ -249,7 +258,7 @@ def _lookup_key(identifier: Identifier) -> tuple[str, str]:
 def _user_keys(user: dict) -> set[tuple[str, str]]:
     """How an exported user answers a batch lookup: its external id and its aliases."""
     keys = {(user["external_id"], "")} if isinstance(user.get("external_id"), str) else set()
-    for alias in user.get("user_aliases") or []:
+    for alias in _aliases(user):
         if isinstance(alias, dict) and isinstance(alias.get("alias_name"), str):
             keys.add((alias["alias_name"], str(alias.get("alias_label") or "")))
     return keys
