@@ -93,7 +93,11 @@ identities = (
 )
 valid_requests = st.fixed_dictionaries(
     {"identity": valid_identities()},
-    optional={"action": st.sampled_from(["delete_profile", "remove_identifier"])},
+    optional={
+        "action": st.sampled_from(["delete_profile", "remove_identifier"]),
+        "enrich": st.booleans(),  # what a vendor's lookup learns goes to the others, markers too
+        "dry_run": st.booleans(),
+    },
 )
 requests = (
     st.fixed_dictionaries(
@@ -115,6 +119,11 @@ requests = (
             # A verification check's schedule: what makes a vendor queue's message a check.
             "verify": st.fixed_dictionaries({}, optional={"check": json_values, "due_at": json_values})
             | json_values,
+            "enrich": st.booleans() | json_values,
+            "dry_run": st.booleans() | json_values,
+            # A step of an enriched request: what only a vendor queue's message may carry.
+            "learned": st.lists(identities, max_size=3) | json_values,
+            "learned_from": st.sampled_from([*VENDORS, "Braze", ""]) | json_values,
         },
     )
     | json_values

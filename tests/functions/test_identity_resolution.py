@@ -220,15 +220,16 @@ def test_a_dry_run_reports_refused_credentials_at_once(relay, sandbox):
     assert len(sandbox.calls("insider")) == 1  # reported, not retried
 
 
-def test_a_lookup_throttled_or_garbled_is_tried_again_before_anything_is_deleted(relay, sandbox):
+def test_a_lookup_throttled_garbled_or_lost_is_tried_again_before_anything_is_deleted(relay, sandbox):
     sandbox.inject_fault("braze", "status", status=429, count=1, route="export")
     sandbox.inject_fault("braze", "malformed", count=1, route="export")
+    sandbox.inject_fault("braze", "reset", count=1, route="export")  # the answer lost
     relay.post({"request_id": "jane", "vendors": ["braze"], "identity": {"email": JANE["email"]}})
     drain(relay)
     receipt = relay.get("jane")[1]
 
     routes = [c["route"] for c in sandbox.calls("braze")]
-    assert routes[:4] == ["export", "export", "export", "delete"]
+    assert routes[:5] == ["export", "export", "export", "export", "delete"]
     assert outcomes(receipt)[("braze", "email")] == "resolved"
     assert receipt["verification"] == "verified"
 

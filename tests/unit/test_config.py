@@ -2,6 +2,8 @@
 
 import pytest
 
+import erasure.config
+from erasure.config import IntakeSettings, flag_setting
 from erasure.errors import ConfigError
 from erasure.vendors import CONNECTORS
 from erasure.vendors.settings import verification_settings
@@ -46,3 +48,37 @@ def test_verification_defaults_are_each_vendors_documented_delay():
     settings = verification_settings(CONNECTORS["clevertap"], {"VERIFY_QUEUE_URL": "https://queue"})
     assert (settings.after_s, settings.backoff_s, settings.max_checks) == (48 * 3600, 900, 3)
     assert verification_settings(CONNECTORS["clevertap"], {}) is None  # no queue: nothing is checked
+
+
+# -- ENRICH_DEFAULT: what a request that does not say `enrich` takes, read at intake's cold start ---
+
+
+def intake_settings(monkeypatch, **env):
+    monkeypatch.setattr(erasure.config, "load_hash_key", lambda _env: b"k" * 32)
+    return IntakeSettings.from_env(list(CONNECTORS), {"LEDGER_TABLE": "ledger", **env})
+
+
+@pytest.mark.parametrize("value", ["yes", "no", "1", "0", "on", "tru", "true false", "null"])
+def test_an_enrich_default_that_is_not_true_or_false_is_refused_naming_it(monkeypatch, value):
+    with pytest.raises(ConfigError) as refused:
+        intake_settings(monkeypatch, ENRICH_DEFAULT=value)
+    assert str(refused.value) == "ENRICH_DEFAULT must be true or false"
+    with pytest.raises(ConfigError, match=r"^ENRICH_DEFAULT must be true or false$"):
+        flag_setting({"ENRICH_DEFAULT": value}, "ENRICH_DEFAULT")
+
+
+@pytest.mark.parametrize(
+    ("env", "enrich_default"),
+    [
+        ({}, False),
+        ({"ENRICH_DEFAULT": ""}, False),
+        ({"ENRICH_DEFAULT": "false"}, False),
+        ({"ENRICH_DEFAULT": "FALSE"}, False),
+        ({"ENRICH_DEFAULT": "true"}, True),
+        ({"ENRICH_DEFAULT": "TRUE"}, True),
+        ({"ENRICH_DEFAULT": " True "}, True),
+    ],
+)
+def test_enrich_default_is_false_unless_set_true(monkeypatch, env, enrich_default):
+    assert intake_settings(monkeypatch, **env).enrich_default is enrich_default
+    assert flag_setting(env, "ENRICH_DEFAULT") is enrich_default

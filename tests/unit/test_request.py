@@ -438,3 +438,211 @@ def test_a_flood_of_unknown_vendors_has_a_short_reason():
     reason = fields(body, known_vendors=frozenset({"braze"}))["vendors"]
     assert reason.startswith("unknown vendor at position(s) [0, 1, 2")
     assert len(reason) < 300
+
+
+# -- Resolution fields: enrich and dry_run everywhere, learned and learned_from in steps only --------
+
+PERSON = {"external_id": "crm-77", "email": "jane@example.com"}
+STEP_BASE = {"request_id": "r-step", "identity": PERSON, "requested_at": "2026-01-31T09:00:00.000Z"}
+LEARNED = [{"external_id": "jane-2024"}, {"braze_id": "bz-jane"}, {"phone_number": "+6591234567"}]
+
+
+@pytest.mark.parametrize("flag", ["enrich", "dry_run"])
+@pytest.mark.parametrize("value", [0, 1, "true", None, [], {}])
+def test_a_flag_that_is_not_true_or_false_is_refused_naming_it(flag, value):
+    body = {"identity": {"email": "jane@example.com"}, flag: value}
+    assert fields(body) == {flag: "must be true or false"}
+    assert fields(body, steps=True) == {flag: "must be true or false"}
+
+
+@pytest.mark.parametrize("flag", ["enrich", "dry_run"])
+def test_a_flag_is_false_unless_given_true(flag):
+    assert getattr(parse({"identity": {"uuid": "u"}}), flag) is False
+    assert getattr(parse({"identity": {"uuid": "u"}, flag: False}), flag) is False
+    assert getattr(parse({"identity": {"uuid": "u"}, flag: True}), flag) is True
+
+
+def test_enrich_takes_the_default_only_when_the_request_does_not_say():
+    body = {"identity": {"uuid": "u"}}
+    assert parse(body, default_enrich=True).enrich is True
+    assert parse({**body, "enrich": False}, default_enrich=True).enrich is False
+    assert parse(body, default_enrich=True).dry_run is False  # dry_run has no default but false
+    assert fields({**body, "enrich": None}, default_enrich=True) == {"enrich": "must be true or false"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"learned": LEARNED},
+        {"learned_from": "braze"},
+        {"learned": LEARNED, "learned_from": "braze"},
+    ],
+)
+@pytest.mark.parametrize("known_vendors", [None, frozenset({"braze", "dfinery"})])
+def test_learned_fields_are_unknown_outside_a_vendor_queues_message(extra, known_vendors):
+    found = fields({**STEP_BASE, **extra}, known_vendors=known_vendors)
+    assert found == dict.fromkeys(extra, "unknown field")
+    assert "jane-2024" not in json.dumps(found)
+
+
+def test_a_step_reads_its_learned_identifiers_and_their_vendor():
+    request = parse({**STEP_BASE, "learned": LEARNED, "learned_from": "braze"}, steps=True)
+    assert request.learned_from == "braze"
+    assert sorted(i.label for i in request.learned) == ["braze_id", "external_id", "phone_number"]
+    assert sorted(i.value for i in request.learned) == ["+6591234567", "bz-jane", "jane-2024"]
+    assert parse(STEP_BASE, steps=True).learned == ()  # a message that is no step has none
+    assert parse(STEP_BASE, steps=True).learned_from is None
+
+
+def _learned_error(learned, learned_from="braze") -> dict[str, str]:
+    body = {**STEP_BASE, "learned": learned}
+    if learned_from is not ...:
+        body["learned_from"] = learned_from
+    return fields(body, steps=True)
+
+
+LEARNED_LIST = "must be a list of 1 to 64 identity objects"
+
+
+@pytest.mark.parametrize(
+    "learned",
+    [
+        [],
+        [{"uuid": f"u-{n}"} for n in range(65)],
+        None,
+        {"external_id": "jane-2024"},
+        "jane-2024",
+    ],
+    ids=["empty", "65-items", "null", "an-object", "a-string"],
+)
+def test_learned_that_is_not_a_list_of_1_to_64_is_refused(learned):
+    found = _learned_error(learned)
+    assert found == {"learned": LEARNED_LIST}
+    assert "jane-2024" not in json.dumps(found)
+
+
+def test_64_learned_identifiers_are_the_most_a_step_takes():
+    request = parse(
+        {**STEP_BASE, "learned": [{"uuid": f"u-{n}"} for n in range(64)], "learned_from": "insider"},
+        steps=True,
+    )
+    assert len(request.learned) == 64
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "reason"),
+    [
+        ("jane-2024", "learned[2]", "required: an object of identifiers"),
+        (["jane-2024"], "learned[2]", "required: an object of identifiers"),
+        (None, "learned[2]", "required: an object of identifiers"),
+        ({}, "learned[2]", "at least one identifier is required"),
+        ({"email": "jane-at-example.com"}, "learned[2].email", "is not an email address"),
+        (
+            {"phone_number": "91234567"},
+            "learned[2].phone_number",
+            "must be in E.164 format: +, country code, number; 15 digits at most",
+        ),
+        ({"external_id": 7}, "learned[2].external_id", "must be a string"),
+        ({"fax": "jane-2024"}, "learned[2].fax", "unknown identifier type"),
+        ({"custom": {}}, "learned[2].custom", "must be a non-empty object of name: value"),
+        (
+            {"user_alias": "jane-2024"},
+            "learned[2].user_alias",
+            "must be an object with alias_name and alias_label",
+        ),
+    ],
+)
+def test_a_bad_learned_identifier_is_named_by_its_position(item, field, reason):
+    found = _learned_error([*LEARNED[:2], item])
+    assert found == {field: reason}
+    assert "jane" not in json.dumps(found), "the value is never echoed"
+
+
+def test_every_bad_learned_identifier_is_named_at_once():
+    found = _learned_error([{"email": "nope"}, {"uuid": "ok"}, {"email": "no"}, 5])
+    assert found == {
+        "learned[0].email": "is not an email address",
+        "learned[2].email": "is not an email address",
+        "learned[3]": "required: an object of identifiers",
+    }
+
+
+@pytest.mark.parametrize(
+    "learned_from",
+    ["Braze", "BRAZE", "", 5, None, ["braze"], {"braze": 1}, " braze", "braze\n", "1braze", "x" * 33, ...],
+    ids=repr,
+)
+def test_learned_from_must_be_a_lowercase_vendor_name(learned_from):
+    assert _learned_error(LEARNED, learned_from) == {"learned_from": "must be a vendor name"}
+
+
+def test_learned_from_without_learned_is_refused():
+    found = fields({**STEP_BASE, "learned_from": "braze"}, steps=True)
+    assert found == {"learned": LEARNED_LIST}
+
+
+def test_a_step_round_trips_through_its_message_form():
+    request = parse(
+        {
+            **STEP_BASE,
+            "vendors": ["braze", "dfinery"],
+            "enrich": True,
+            "dry_run": True,
+            "learned": [
+                *LEARNED,
+                {"custom": {"loyalty_id": "L1"}},
+                {"user_alias": {"alias_name": "a", "alias_label": "crm"}},
+            ],
+            "learned_from": "braze",
+        },
+        known_vendors=frozenset({"braze", "dfinery"}),
+        steps=True,
+    )
+    message = request.to_message()
+    assert message["learned_from"] == "braze"
+    assert all(len(item) == 1 for item in message["learned"])  # one identity object per identifier
+    again = parse(json.loads(json.dumps(message)), known_vendors=frozenset({"braze", "dfinery"}), steps=True)
+    assert again == request
+    assert len(again.learned) == 5
+    assert (again.enrich, again.dry_run) == (True, True)
+
+
+def test_a_request_that_is_no_step_sends_no_learned_fields():
+    request = parse({**STEP_BASE, "enrich": True}, steps=True)
+    message = request.to_message()
+    assert "learned" not in message and "learned_from" not in message
+    assert message["enrich"] is True and "dry_run" not in message  # false flags are not sent
+    assert parse(message) == request  # readable where steps are not
+
+
+def test_a_step_acts_on_its_learned_identifiers_and_any_other_request_on_the_given():
+    step = parse({**STEP_BASE, "learned": LEARNED, "learned_from": "braze"}, steps=True)
+    assert step.acted_on == step.learned
+    assert {i.value for i in step.acted_on} == {"jane-2024", "bz-jane", "+6591234567"}
+    assert not set(step.acted_on) & set(step.identifiers)
+    plain = parse(STEP_BASE, steps=True)
+    assert plain.acted_on == plain.identifiers
+    assert {i.value for i in plain.acted_on} == {"crm-77", "jane@example.com"}
+
+
+def test_a_step_is_the_same_request_and_a_dry_run_or_enriched_one_is_not(hasher):
+    from erasure.ledger import content_fingerprint
+
+    base = parse(STEP_BASE)
+    step = parse({**STEP_BASE, "learned": LEARNED, "learned_from": "braze"}, steps=True)
+    assert content_fingerprint(hasher, step) == content_fingerprint(hasher, base)
+    for flag in ("enrich", "dry_run"):
+        flagged = parse({**STEP_BASE, flag: True})
+        assert content_fingerprint(hasher, flagged) != content_fingerprint(hasher, base), flag
+        assert content_fingerprint(hasher, parse({**STEP_BASE, flag: False})) == content_fingerprint(
+            hasher, base
+        )
+
+
+def test_a_learned_item_holds_one_identifier_type():
+    body = {"identity": {"uuid": "u"}, "learned_from": "braze", "learned": [{"uuid": "a", "email": "a@b.co"}]}
+    with pytest.raises(InvalidRequest) as refused:
+        parse(body, steps=True)
+    assert [e.as_dict() for e in refused.value.errors] == [
+        {"field": "learned[0]", "reason": "must hold one identifier type"}
+    ]

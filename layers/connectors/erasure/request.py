@@ -239,6 +239,9 @@ def _learned(body: dict, errors: list[FieldError]) -> tuple[tuple[Identifier, ..
         return (), None
     learned: list[Identifier] = []
     for n, item in enumerate(items):
+        if isinstance(item, dict) and len(item) > 1:
+            errors.append(FieldError(f"learned[{n}]", "must hold one identifier type"))
+            continue
         found: list[FieldError] = []
         learned += read_identifiers(item, found)
         errors += [FieldError(f"learned[{n}]{e.field.removeprefix('identity')}", e.reason) for e in found]

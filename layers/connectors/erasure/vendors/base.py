@@ -139,7 +139,11 @@ class Connector:
         if operation is None:
             return f"{self.name} does not serve action {action}"
         if identifier.type not in operation.serves and not self.resolves(action, identifier):
-            return f"{self.name} does not serve {identifier.type} for {action}"
+            # What would have worked: an id another vendor's lookup may know (enrichment).
+            takes = sorted(
+                t for t in IdentifierType if t in operation.serves or self.resolves(action, Identifier(t, ""))
+            )
+            return f"{self.name} does not serve {identifier.type} for {action}; it takes {', '.join(takes)}"
         return None
 
     def resolves(self, action: Action, identifier: Identifier) -> bool:
