@@ -6,7 +6,7 @@ request (`learned`, `learned_from`), never silently: each learned identifier is 
 One hop: a step's own lookups resolve its learned identifiers at that vendor, but teach no one.
 A vendor's own ids (its profile ids) go to no other vendor, which cannot use them; an
 email or phone goes back to the vendor that learned it too, whose lookup by it finds the
-person's other (anonymous) profiles there.
+person's other (anonymous) profiles there; its own person key (the external id) does not.
 """
 
 from __future__ import annotations
@@ -87,6 +87,9 @@ class Enrichment:
             if vendor in self.queue_urls
             and (request.vendors is None or vendor in request.vendors)
             and connector.skip_reason(request.action, identifier) is None
+            # Back to the vendor that learned it, an address finds the person's other profiles
+            # there; its own person key names the profile it has just erased.
+            and not (vendor == self.source and identifier.type is connector.person_type)
         ]
 
 
