@@ -122,7 +122,12 @@ def test_with_enrichment_dfinery_erases_her_by_the_external_id_the_others_know(r
     learned = {(e["learned_from"], e["identifier"]): e for e in receipt["learned"]}
     external = [e for (source, kind), e in learned.items() if kind == "external_id"]
     assert {e["learned_from"] for e in external} <= {"braze", "clevertap"} and external
-    assert all("dfinery" in e["sent_to"] and e["via"] == "email" for e in external)
+    assert all(e["via"] == "email" for e in external)
+    # Both know it; the first to learn it carries it, the other says so: one step, one call.
+    (carried,) = [e for e in external if e["sent_to"]]
+    assert "dfinery" in carried["sent_to"] and carried["learned_from"] not in carried["sent_to"]
+    assert all(e["withheld"].startswith("carried already by") for e in external if e is not carried)
+    assert len([c for c in sandbox.calls("dfinery") if not c["lookup"]]) == 1
     # Learned identifiers are shown and kept only as keyed hashes.
     assert not any(v in json.dumps(receipt) for v in JANE_VALUES)
     assert not any(v in json.dumps(i, default=str) for i in relay.ledger_items() for v in JANE_VALUES)

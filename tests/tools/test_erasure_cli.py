@@ -12,11 +12,20 @@ import pytest
 
 from erasure.request import parse
 from erasure.vendors import CONNECTORS
-from tools.demo import JANE, ROOT, local_env_vars
+from tools.demo import ROOT, local_env_vars
 from tools.erasure_cli.cli import main
 from tools.local_secrets import sandbox_secrets
 from tools.sam_local import LocalRuntime
 from tools.vendor_sandbox import DEFAULT_PEOPLE, VendorSandbox, seed_of
+
+# Jane, as every vendor holds her (tools.vendor_sandbox.seed_of maps her to each vendor's records).
+JANE = {
+    "external_id": "jane-2024",
+    "guid": "ct-guid-jane",
+    "email": "jane@example.com",
+    "phone_number": "+6591234567",
+    "uuid": "jane-uuid-1",
+}
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,10 @@ ALLOWED = {
     "tests/connectors/test_relay.py": "the relay driven through one real connector's calls",
     "tests/functions/test_faults.py": "faults each vendor's contract allows (a 200 that fails, read limits)",
     "tests/functions/test_intake_flow.py": "which vendor serves which identifier, by contract",
+    "tests/functions/test_identity_resolution.py": "people held the way each vendor holds them, by contract",
+    "tests/functions/test_hostile_input.py": "a vendor route's documented refusals of hostile bodies",
+    "tests/functions/test_hostile_resolution_fields.py": "a vendor route refusing fields meant for its queue",
+    "tests/unit/test_resolution.py": "each vendor's documented lookup answers, resolved",
     "tests/functions/test_reliability.py": "each vendor's documented throttling and retry answers",
     "tests/functions/test_review_defects.py": "defects found at one vendor's documented answers",
     "tests/functions/test_scale.py": "a bulk through the vendor that serves only external ids",
@@ -54,6 +58,7 @@ ALLOWED = {
     "tests/functions/test_verification.py": "each vendor's documented lookup (and one without)",
     "tests/tools/test_vendor_sandbox.py": "the sandbox's vendors against their documented contracts",
     "tests/tools/test_demo.py": "the demo's printed outcome per vendor",
+    "tests/tools/test_bench_resolution.py": "the bench's count of each vendor's calls per person",
     "tests/tools/test_erasure_cli.py": "the command line's outcome rows per vendor",
     "tests/tools/test_redrive_errors.py": "a redrive by one vendor's queue name",
     "tests/unit/test_config.py": "one vendor's URL and verification settings, read as documented",
@@ -65,6 +70,8 @@ ALLOWED = {
     "layers/connectors/erasure/identifiers.py": "identifier types that one vendor has, named after it",
     "tools/bench/ceilings.py": "the bench measures the vendor with the lowest documented limit",
     "tools/bench/cpu.py": "a vendor name as a value in a result (any would do)",
+    "tools/bench/resolution.py": "people seeded the way each vendor holds them, counted per vendor",
+    "tools/bench/resolution_bulk.py": "the vendor with the scarcest lookup limit, measured; one with none",
     "tools/demo.py": "the demo's story: one vendor keeps a person after its 'success'",
 }
 

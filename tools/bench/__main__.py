@@ -16,6 +16,8 @@ from tools.bench import cpu
 from tools.bench.ceilings import ceilings
 from tools.bench.local_stack import bulk_on_local_stack
 from tools.bench.report import Figure, progress, table
+from tools.bench.resolution import lookups_per_person
+from tools.bench.resolution_bulk import PEOPLE, SCALE, bulk_by_email
 from tools.bench.throughput import relay_throughput
 
 
@@ -59,11 +61,22 @@ def main(argv: list[str] | None = None) -> int:
         "vendor ceilings: 3 invocations against the sandbox's limits, now and with the old pacing (~30 s)"
     )
     sections.append(("vendor ceilings under queue and API traffic", ceilings(cpu.KEY)))
+    progress("identity resolution: one person at each vendor, by each identifier, against the sandbox")
+    per_person, tallies = lookups_per_person()
+    if not args.quick:
+        progress(f"{PEOPLE:,} people by email, the scarcest lookup limit and its pacing x{SCALE} (~55 s)")
+    sections.append(
+        (
+            f"a {PEOPLE:,}-person bulk by email alone, bounded by each vendor's lookup (2 queue invocations)",
+            bulk_by_email(tallies, measure=not args.quick),
+        )
+    )
     if not args.quick:
         progress("a 1,000-request bulk through the local stack")
         sections.append(("the local stack", bulk_on_local_stack(progress=progress)))
     for title, figures in sections:
         print(table(title, figures))
+    print(per_person)
     print(relay_throughput(progress))
     missed = [f.item for _, figures in sections for f in figures if f.verdict not in ("", "ok")]
     print(f"\n{len(missed)} target(s) missed" + (f": {', '.join(missed)}" if missed else ""))

@@ -31,6 +31,12 @@ class VendorSettings:
     options: Mapping[str, Any] = field(default_factory=dict)  # Connector.options()
     verification: VerificationSettings | None = None  # None: not configured, nothing is checked
 
+    @property
+    def call_budget_s(self) -> float:
+        """The longest one call can take, answer read and written: no call starts later than
+        this before the function's deadline."""
+        return self.connect_timeout + self.read_timeout + 1
+
 
 @dataclass(frozen=True)
 class VerificationSettings:

@@ -45,36 +45,48 @@ class Enrichment:
         if self.book is None:
             return
         noted: list[tuple[DeletionRequest, list[Learned]]] = []
-        withheld: dict[str, str] = {}
+        held: dict[tuple[str, Identifier], str] = {}
         bodies: dict[str, list[str]] = {}
         for resolution in resolutions:
             request, learned = resolution.request, resolution.learned()
             if not learned:
                 continue
-            if not self._tied(request, learned, expiries):
-                withheld[request.request_id] = DISAGREE
+            held.update(self._held_back(request, learned, expiries))
             routed = [
-                (i, via, () if request.request_id in withheld else tuple(self._destinations(request, i)))
+                (i, via, () if (request.request_id, i) in held else tuple(self._destinations(request, i)))
                 for i, via in learned
             ]
             noted.append((request, routed))
             for vendor in sorted({v for _, _, to in routed for v in to}):
-                step = replace(
-                    request, learned=tuple(i for i, _, to in routed if vendor in to), learned_from=self.source
+                ids = tuple(i for i, _, to in routed if vendor in to)
+                bodies.setdefault(vendor, []).append(
+                    _message(replace(request, learned=ids, learned_from=self.source))
                 )
-                bodies.setdefault(vendor, []).append(_message(step))
         if noted:
-            self.book.note(self.source, noted, expiries, withheld)
+            self.book.note(self.source, noted, expiries, held)
         for vendor, messages in bodies.items():
             self.send_batch(self.queue_urls[vendor], messages)
 
-    def _tied(self, request: DeletionRequest, learned, expiries: Mapping[str, int]) -> bool:
-        """The learned external id (one at most: two would be two people) agrees with any another
-        vendor tied this request to; a request that names its own external id needs no tie."""
+    def _held_back(
+        self,
+        request: DeletionRequest,
+        learned: list[tuple[Identifier, Identifier]],
+        expiries: Mapping[str, int],
+    ) -> dict[tuple[str, Identifier], str]:
+        """What is not sent, and why: everything, when another vendor tied the request to a
+        different external id (two people may share the address); the external id alone, when
+        another vendor learned and carried the same one. A request that names its own external
+        id needs no tie (a profile naming another is ambiguous already)."""
         assert self.book is not None
         found = [i for i, _ in learned if i.type is IdentifierType.EXTERNAL_ID]
-        given = any(i.type is IdentifierType.EXTERNAL_ID for i in request.identifiers)
-        return given or not found or self.book.tie(request, found[0], expiries.get(request.request_id))
+        if not found or any(i.type is IdentifierType.EXTERNAL_ID for i in request.identifiers):
+            return {}
+        tied_by, same = self.book.tie(self.source, request, found[0], expiries.get(request.request_id))
+        if not same:
+            return {(request.request_id, i): DISAGREE for i, _ in learned}
+        if tied_by == self.source:  # this vendor's own tie (a retry sends it again: harmless)
+            return {}
+        return {(request.request_id, found[0]): f"carried already by {tied_by}"}
 
     def _destinations(self, request: DeletionRequest, identifier: Identifier) -> list[str]:
         """The vendors (of the request's, with a queue here) that serve this identifier; none

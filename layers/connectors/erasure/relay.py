@@ -236,8 +236,7 @@ class _BatchSender:
         if not self.remaining_ms:
             return None
         settings = self.relay.settings
-        budget_s = settings.connect_timeout + settings.read_timeout + 1
-        return time.monotonic() + self.remaining_ms() / 1000 - budget_s
+        return time.monotonic() + self.remaining_ms() / 1000 - settings.call_budget_s
 
     def _maybe_stop(self, operation: Call, verdicts: list[Verdict]) -> None:
         for verdict in verdicts:

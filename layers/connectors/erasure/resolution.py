@@ -82,7 +82,8 @@ class Resolver:
             resolutions.append(Resolution(request, direct))
             lookups.append(replace(request, identifiers=tuple(to_look_up)))
         asked = [n for n, r in enumerate(lookups) if r.identifiers]
-        found = self.relay.look_up([lookups[n] for n in asked], remaining_ms, resolving=True) if asked else []
+        within = _leaving_time_to_delete(remaining_ms, self.relay.settings.call_budget_s)
+        found = self.relay.look_up([lookups[n] for n in asked], within, resolving=True) if asked else []
         declared = frozenset(self.relay.settings.options.get("custom_identifiers", ()))
         for n, results in zip(asked, found, strict=True):
             resolutions[n].looked_up = [_declared_only(r, declared) for r in results]
@@ -115,6 +116,17 @@ class Resolver:
         return [
             plan.results(self.relay, by_request.get(n), prior, sent_before) for n, plan in enumerate(plans)
         ]
+
+
+def _leaving_time_to_delete(
+    remaining_ms: Callable[[], int] | None, call_budget_s: float
+) -> Callable[[], int] | None:
+    """The time lookups may take: all but one call's budget, so that what they found is deleted
+    in the same invocation (a batch larger than the read limit allows would otherwise spend
+    every invocation looking up and come back to look up the same people again)."""
+    if remaining_ms is None:
+        return None
+    return lambda: remaining_ms() - int(call_budget_s * 1000)
 
 
 def _declared_only(result: IdentifierResult, names: frozenset[str]) -> IdentifierResult:

@@ -16,34 +16,33 @@ PERSON_ITEM = "PERSON"  # the one external id enrichment has tied the request to
 
 
 class LearnedBook(KeyedBook):
-    def tie(self, request: DeletionRequest, external_id: Identifier, expiry: int | None) -> bool:
-        """Tie the request to this learned external id, unless another vendor tied it to a
-        different one first (atomically): False then, and what this vendor learned is withheld."""
+    def tie(
+        self, source: str, request: DeletionRequest, external_id: Identifier, expiry: int | None
+    ) -> tuple[str, bool]:
+        """Tie the request to this learned external id, atomically, unless a vendor did before:
+        (the vendor whose tie stands, whether it is to this external id)."""
         id_hash = self.hasher(external_id)
-        made = self.table.write_all(
-            [
-                {
-                    "Update": {
-                        "TableName": self.table.name,
-                        "Key": encode({"request_id": request.request_id, "item": PERSON_ITEM}),
-                        "UpdateExpression": "SET external_id_hash = :h, expires_at = :e",
-                        "ConditionExpression": "attribute_not_exists(external_id_hash)"
-                        " OR external_id_hash = :h",
-                        "ExpressionAttributeValues": encode(
-                            {":h": id_hash, ":e": expiry or self.table.expiry()}
-                        ),
-                    }
-                }
-            ]
-        )
-        return made[0]
+        key = {"request_id": request.request_id, "item": PERSON_ITEM}
+        update = {
+            "TableName": self.table.name,
+            "Key": encode(key),
+            "UpdateExpression": "SET external_id_hash = :h, tied_by = :v, expires_at = :e",
+            "ConditionExpression": "attribute_not_exists(external_id_hash)",
+            "ExpressionAttributeValues": encode(
+                {":h": id_hash, ":v": source, ":e": expiry or self.table.expiry()}
+            ),
+        }
+        if self.table.write_all([{"Update": update}])[0]:
+            return source, True
+        (tied,) = self.table.get_all([key], ("external_id_hash", "tied_by"))
+        return str(tied["tied_by"]), tied["external_id_hash"] == id_hash
 
     def note(
         self,
         source: str,
         learned: list[tuple[DeletionRequest, list[Learned]]],
         expiries: Mapping[str, int],
-        withheld: Mapping[str, str] | None = None,
+        held: Mapping[tuple[str, Identifier], str] | None = None,
     ) -> None:
         """Record what `source` learned, before it is sent: from then on the receipt awaits each
         vendor's outcome for it. Idempotent (a retry writes the same items again)."""
@@ -59,7 +58,7 @@ class LearnedBook(KeyedBook):
                     "via": via.label,
                     "via_hash": self.hasher(via),
                     "sent_to": sorted(sent_to),
-                    "withheld": (withheld or {}).get(request.request_id),
+                    "withheld": (held or {}).get((request.request_id, identifier)),
                     "learned_at": now,
                     "expires_at": expiries.get(request.request_id) or self.table.expiry(),
                 }
