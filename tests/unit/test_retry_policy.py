@@ -339,3 +339,17 @@ def test_postpone_with_a_message_sends_anew_only_after_enough_receives_and_reque
     else:
         assert queue.resends == []
         assert queue.delays == [(QUEUE_ARN, "handle-of-m-1", 3600)]
+
+
+def test_a_record_never_sent_for_lack_of_time_comes_back_soon_and_travels_on_like_a_throttle():
+    # A batch larger than the invocation's time for lookups: what was not sent has not failed,
+    # so it neither backs off nor counts its receives towards the dead-letter queue.
+    from erasure.relay import OUT_OF_TIME
+
+    unsent = IdentifierResult("req-1", "braze", Identifier(IdentifierType.EMAIL, "a@b.co"), OUT_OF_TIME, None)
+    queue = FakeVisibility()
+    assert RetryScheduler.wait_seconds([unsent], 9) == MIN_THROTTLE_WAIT_SECONDS
+    assert RetryScheduler(queue).retry(record(REQUEUE_AFTER_RECEIVES), [unsent], MESSAGE) is True
+    assert queue.resends == [
+        (QUEUE_ARN, MESSAGE, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: "1"}, MIN_THROTTLE_WAIT_SECONDS)
+    ]

@@ -30,12 +30,13 @@ class VendorSettings:
     read_timeout: float
     options: Mapping[str, Any] = field(default_factory=dict)  # Connector.options()
     verification: VerificationSettings | None = None  # None: not configured, nothing is checked
+    written_within_s: float = 1.0  # after a call's answer: read, logged and written to the ledger
 
     @property
     def call_budget_s(self) -> float:
         """The longest one call can take, answer read and written: no call starts later than
         this before the function's deadline."""
-        return self.connect_timeout + self.read_timeout + 1
+        return self.connect_timeout + self.read_timeout + self.written_within_s
 
 
 @dataclass(frozen=True)

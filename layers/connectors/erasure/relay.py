@@ -28,7 +28,8 @@ from erasure.request import DeletionRequest, Identifier, utc_timestamp
 from erasure.vendors.base import Call, Connector, Target
 
 MAX_REQUEST_ID_LENGTH = 128
-OUT_OF_TIME = Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time")
+# Not sent, so nothing to wait for: due again as soon as a retry may be (not after a backoff).
+OUT_OF_TIME = Verdict(Outcome.TRANSIENT, "not sent: the invocation ran out of time", retry_after=0.0)
 
 
 class Relay:

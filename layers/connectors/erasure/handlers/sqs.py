@@ -88,6 +88,15 @@ def _sent_at(record: SQSRecord) -> str | None:
         return None
 
 
+def _never_sent(result: IdentifierResult) -> bool:
+    """Not sent at all: no attempt, no answer (the invocation's time ran out before its call)."""
+    return (
+        result.attempted_at is None
+        and result.verdict.http_status is None
+        and not result.verdict.outcome.is_final
+    )
+
+
 class RetryScheduler:
     """Makes SQS redeliver a failed record when the vendor said it may be tried again, instead of
     after the queue's full visibility timeout: the wait is honoured without sleeping in a worker.
@@ -106,8 +115,10 @@ class RetryScheduler:
         seconds = self.wait_seconds(retry, receive_count(record))
         if seconds is None:
             return False
-        throttled = all(r.verdict.outcome is Outcome.THROTTLED for r in retry)
-        return self.postpone(record, seconds, message if throttled else None)
+        # Throttled, or never sent (out of time): nothing failed, so it may travel on (a fresh
+        # receive count) instead of counting towards the dead-letter queue.
+        waiting = all(r.verdict.outcome is Outcome.THROTTLED or _never_sent(r) for r in retry)
+        return self.postpone(record, seconds, message if waiting else None)
 
     def postpone(self, record: SQSRecord, seconds: int, message: str | None) -> bool:
         """Redeliver the record `seconds` from now: hidden (False: report it failed), or, once it
