@@ -24,5 +24,11 @@ what it would erase (would_delete, not_found, ambiguous, no_lookup) or that the 
 refused (unauthorized), and the receipt is final at once.
 
 Exit status: 0 done; 1 done, but not everything was accepted (submit) or final in time (watch);
-2 nothing could be done (the reason is one line on stderr).
+2 nothing could be done (the reason is one line on stderr); 130 interrupted.
+
+Installed (`pip install .` or `pipx install .` from a checkout) it is the command `erasure`, with
+`erasure --version` and shell completion: `erasure --print-completion bash > ~/.erasure.bash`
+(or zsh, tcsh), then source it.
 """
+
+__version__ = "0.2.0"

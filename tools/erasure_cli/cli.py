@@ -4,8 +4,10 @@ docstring). Every error is one line on stderr, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+import shtab
 from rich.console import Console
 from rich.text import Text
 
@@ -24,7 +26,7 @@ from tools.erasure_cli.submit import DEFAULT_BULK_SIZE, SubmitStopped, print_res
 EXIT_DONE, EXIT_NOT_ALL_DONE, EXIT_ERROR = 0, 1, 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--api-url",
@@ -34,9 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", help="the AWS profile to sign with (default: as the AWS CLI chooses)")
     common.add_argument("--region", help="the API's region (default: from its URL, else the profile's)")
     parser = argparse.ArgumentParser(
-        prog="python -m tools.erasure_cli",
+        prog=prog,
         description=erasure_cli.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {erasure_cli.__version__}")
+    shtab.add_argument_to(
+        parser, ["--print-completion"], help="print a shell completion script: bash, zsh, tcsh"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -61,8 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def run() -> None:
+    """The installed command, `erasure`."""
+    sys.exit(main(prog="erasure"))
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m tools.erasure_cli") -> int:
+    args = _parser(prog).parse_args(argv)
     output, messages = receipt_console(), Console(stderr=True)
     try:
         return _run(args, output, messages)

@@ -92,7 +92,8 @@ def read_people(path: Path) -> list[Person]:
     if reader is None:
         raise OperatorError(f"{path}: --file takes a .jsonl or a .csv file")
     try:
-        with path.open(encoding="utf-8", newline="") as rows:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, read as no part of a name.
+        with path.open(encoding="utf-8-sig", newline="") as rows:
             people = list(reader(path, rows))
     except OSError as error:
         raise OperatorError(f"cannot read {path}: {error.strerror}") from None
@@ -119,7 +120,12 @@ def _jsonl_people(path: Path, rows: Any) -> Iterator[Person]:
 
 
 def _csv_people(path: Path, rows: Any) -> Iterator[Person]:
-    reader = csv.reader(rows)
+    first = rows.readline()
+    rows.seek(0)
+    # Excel writes ";" where "," is the decimal mark (much of Europe), and tabs as "Text": the
+    # header, whose names hold none of these, says which.
+    delimiter = max(",;\t", key=first.count) if first else ","
+    reader = csv.reader(rows, delimiter=delimiter)
     header = [name.strip() for name in next(reader, [])]
     for column, name in enumerate(header, 1):
         if name not in CSV_COLUMNS and not (

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from erasure.handlers.intake import MAX_BULK_REQUESTS
+from erasure.request import MAX_BULK_REQUESTS
 from tools.erasure_cli.client import Answer, ApiClient, OperatorError, unexpected
 from tools.erasure_cli.people import Person
 

@@ -5,6 +5,7 @@ Only the functions that need one import this module: boto3 costs ~0.3 s at cold 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -20,8 +21,17 @@ SQS_BATCH_BYTES = 256 * 1024
 
 
 # Our requests are built by code, not typed by people: botocore's check of every parameter
-# against the model was a fifth of a bulk intake's CPU.
-TRUSTED_CALLS = Config(parameter_validation=False)
+# against the model was a fifth of a bulk intake's CPU. Standard retries (3 attempts, with
+# backoff) and short timeouts: botocore's defaults (60 s to connect, 60 s to read) would let one
+# stuck call outlast the time it runs in (a bulk's 20 s, a vendor function's deadline); at most
+# 3 x (1 + 3) s and the backoff between, for calls that normally take milliseconds.
+AWS_CONNECT_TIMEOUT_S, AWS_READ_TIMEOUT_S, AWS_ATTEMPTS = 1, 3, 3
+TRUSTED_CALLS = Config(
+    parameter_validation=False,
+    connect_timeout=AWS_CONNECT_TIMEOUT_S,
+    read_timeout=AWS_READ_TIMEOUT_S,
+    retries={"mode": "standard", "total_max_attempts": AWS_ATTEMPTS},
+)
 
 
 def dynamodb_client() -> Any:
@@ -33,14 +43,19 @@ def eventbridge_client() -> Any:
     return boto3.client("events", config=TRUSTED_CALLS)
 
 
-def sqs_batch_sender(in_flight: int):
+def sqs_batch_sender(in_flight: int, lazy: bool = False):
     """send_batch(queue_url, bodies): every body accepted by the queue, or FanOutFailed.
-    Safe to call from `in_flight` threads at once, each with its own connection."""
+    Safe to call from `in_flight` threads at once, each with its own connection. `lazy`: the
+    client is made on the first send (a function that rarely sends does not pay at cold start)."""
     pool = Config(max_pool_connections=in_flight)  # botocore's default 10 would drop the rest's
-    client = boto3.client("sqs", config=TRUSTED_CALLS.merge(pool))
+    made: list[Any] = [] if lazy else [boto3.client("sqs", config=TRUSTED_CALLS.merge(pool))]
+    lock = threading.Lock()
 
     def send_batch(queue_url: str, bodies: list[str]) -> None:
-        _send_batches(client, queue_url, [{"MessageBody": body} for body in bodies])
+        with lock:
+            if not made:
+                made.append(boto3.client("sqs", config=TRUSTED_CALLS.merge(pool)))
+        _send_batches(made[0], queue_url, [{"MessageBody": body} for body in bodies])
 
     return send_batch
 
@@ -115,7 +130,7 @@ class QueueVisibility:
 
     def _client(self) -> Any:
         if self._sqs is None:
-            self._sqs = boto3.client("sqs")
+            self._sqs = boto3.client("sqs", config=TRUSTED_CALLS)
         return self._sqs
 
     def _queue_url(self, queue_arn: str) -> str:

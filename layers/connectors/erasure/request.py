@@ -27,6 +27,7 @@ from erasure.times import (
 
 # Names other modules read from here, where a request is read.
 __all__ = [
+    "MAX_BULK_REQUESTS",
     "Action",
     "DeletionRequest",
     "FieldError",
@@ -51,6 +52,7 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_REQUESTED_YEARS_AHEAD = 1
 MAX_DUE_YEARS = 3
 MAX_LISTED_POSITIONS = 10  # of the vendors a `vendors` error names by position
+MAX_BULK_REQUESTS = 1000  # requests one POST /v1/deletions may carry
 MAX_LEARNED = 64  # identifiers one step carries: far more than any one person's profiles name
 _VENDOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 

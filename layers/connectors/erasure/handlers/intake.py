@@ -22,6 +22,7 @@ from erasure.intake import SENDERS, Intake, NotSent, Routing, Submitted
 from erasure.ledger import RequestBook
 from erasure.observability import IdentifierHasher, correlated, logger, metrics
 from erasure.request import (
+    MAX_BULK_REQUESTS,
     DeletionRequest,
     FieldError,
     InvalidRequest,
@@ -31,7 +32,6 @@ from erasure.request import (
 )
 from erasure.vendors import CONNECTORS
 
-MAX_BULK_REQUESTS = 1000
 BULK_CHUNK = 100  # the requests of a bulk recorded and fanned out together (one transaction)
 # A bulk is answered within this many seconds (API Gateway answers 504 at 29 s): a chunk is begun
 # only if twice the slowest chunk so far still fits. A chunk of 100 takes well under a second on

@@ -78,7 +78,9 @@ class VendorFunction:
         self.verifier = Verifier(self.relay, self.ledger, self.queue)
         self.scheduler = RetryScheduler(self.queue)
         learned = LearnedBook(table, self.hasher) if table else None
-        self.enrichment = Enrichment(vendor, CONNECTORS, settings.queue_urls, learned, sqs_batch_sender(1))
+        self.enrichment = Enrichment(
+            vendor, CONNECTORS, settings.queue_urls, learned, sqs_batch_sender(1, lazy=True)
+        )
 
     def _prior_of(self, pairs: list[tuple[str, Identifier]]) -> dict:
         assert self.ledger is not None
