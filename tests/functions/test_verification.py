@@ -294,9 +294,13 @@ def test_each_change_of_a_request_is_published_and_a_final_one_leaves_the_deadli
     assert relay.status_events() == []  # nothing changed: nothing published
 
     drain(relay)
+    capsys.readouterr()
     relay.publish()
     (last,) = relay.status_events()
     assert last["detail"]["final"] is True and last["detail"]["previous"]["status"] == "pending"
+    # Once final, the time it took (the dashboard's "time to final"), in seconds since created.
+    (timed,) = [line for line in json_lines(capsys.readouterr().out) if "seconds_to_final" in line]
+    assert 0 < timed["seconds_to_final"][0] < 600
     assert last["detail"]["verification"] == "partially_verified"
     request_item = next(i for i in relay.ledger_items() if i["item"] == "REQUEST")
     assert "deadline_watch" not in request_item

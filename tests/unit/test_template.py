@@ -129,3 +129,28 @@ def test_no_verification_values_the_template_allows_fail_the_cold_start(vendor):
         "VERIFY_MAX_CHECKS": str(PARAMETERS["VerifyMaxChecks"]["MaxValue"]),
     }
     assert verification_settings(CONNECTORS[vendor], highest) is not None  # no ConfigError
+
+
+def test_the_dashboard_shows_every_outcome_dead_letter_queue_function_and_the_alarmed_figures():
+    import json
+    import re
+
+    from erasure.handlers.receipts import TIME_TO_FINAL_METRIC
+    from erasure.outcomes import Outcome
+
+    dashboard = RESOURCES["RelayDashboard"]["Properties"]
+    text = dashboard["DashboardBody"]["Fn::Sub"]
+    referenced = set(re.findall(r"\$\{([A-Za-z]+)(?:\.QueueName)?\}", text)) - {"AWS"}
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))  # valid JSON once CloudFormation fills it
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert len(titles) == 8 and all(w["properties"]["region"] == "x" for w in body["widgets"])
+    shown = json.dumps(body)
+    # Every outcome a vendor function counts (skipped and the dry run's findings aside, on the
+    # outcomes widget or the retries one), and the figures the alarms watch.
+    for outcome in set(Outcome) - {Outcome.WOULD_DELETE, Outcome.NOT_FOUND, Outcome.NO_LOOKUP}:
+        assert f'MetricName=\\"{outcome}\\"' in shown, outcome
+    for metric in (STILL_PRESENT_METRIC, NEAR_DEADLINE_METRIC, "requests_overdue", TIME_TO_FINAL_METRIC):
+        assert f'"{metric}"' in shown, metric
+    queues = {name for name, r in RESOURCES.items() if name.endswith("DeadLetterQueue")}
+    functions = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert queues | functions <= referenced and referenced <= set(RESOURCES)

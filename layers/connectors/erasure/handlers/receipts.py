@@ -38,6 +38,7 @@ from erasure.times import instant, utc_timestamp
 STATUS_EVENT_SOURCE = "erasure-relay"
 STATUS_EVENT_TYPE = "Erasure request status changed"
 NEAR_DEADLINE_METRIC = "requests_near_deadline"
+TIME_TO_FINAL_METRIC = "seconds_to_final"  # per request, once: from its creation to final
 PUT_EVENTS_MAX = 10  # PutEvents' most entries a call
 WATCH_BUDGET_S = 60.0  # without a Lambda context (the function's timeout, template.yaml)
 
@@ -60,19 +61,22 @@ class StatusPublisher:
         for request_id in request_ids:
             change = self.ledger.status_change(request_id)
             if change:
-                changes.append((request_id, *change))
+                changes.append((request_id, change))
         failed: set[str] = set()
         final: set[str] = set()
         for start in range(0, len(changes), PUT_EVENTS_MAX):
             chunk = changes[start : start + PUT_EVENTS_MAX]
-            answer = self.events.put_events(Entries=[_status_event(*change) for change in chunk])
-            for (request_id, state, previous), entry in zip(chunk, answer["Entries"], strict=True):
+            entries = [_status_event(request_id, c.state, c.published) for request_id, c in chunk]
+            answer = self.events.put_events(Entries=entries)
+            for (request_id, change), entry in zip(chunk, answer["Entries"], strict=True):
+                state = change.state
                 if entry.get("ErrorCode"):
                     failed.add(request_id)
                     continue
                 # Noted after it is published: a change is published at least once, never lost.
-                if self.ledger.mark_published(request_id, state, previous) and state["final"]:
+                if self.ledger.mark_published(request_id, state, change.published) and state["final"]:
                     final.add(request_id)
+                    _time_to_final(change.created_at)
                 logger.info(
                     "status published",
                     extra={CORRELATION_ID: request_id, "status": state["status"], "final": state["final"]},
@@ -158,6 +162,15 @@ def _request_id(record: DynamoDBRecord) -> str | None:
     key = keys.get("request_id") if isinstance(keys, dict) else None
     value = key.get("S") if isinstance(key, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _time_to_final(created_at: str | None) -> None:
+    """Seconds from a request's creation to its first publication as final (every vendor's
+    outcome and verification made): the dashboard shows it in days, against the statutory month."""
+    started = instant(created_at) if created_at else None
+    if started is not None:
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        metrics.add_metric(name=TIME_TO_FINAL_METRIC, unit=MetricUnit.Seconds, value=round(seconds, 1))
 
 
 def _watch_budget_s(context: Any) -> float:

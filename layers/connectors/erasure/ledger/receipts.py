@@ -4,6 +4,7 @@ last published, and the deadline index of requests not yet final."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -11,6 +12,15 @@ from botocore.exceptions import ClientError
 from erasure.config import LedgerSettings
 from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, LedgerTable, encode
 from erasure.receipt import Receipt, build_receipt
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A request's state, the one last published (None: never), and when it was created."""
+
+    state: dict[str, Any]
+    published: dict[str, Any] | None
+    created_at: str | None
 
 
 class ReceiptBook:
@@ -26,8 +36,8 @@ class ReceiptBook:
         """The auditor's receipt: overall status and every vendor's outcome per identifier."""
         return build_receipt(request_id, self._items(request_id))
 
-    def status_change(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-        """(the request's overall state, the state last published) when they differ, else None.
+    def status_change(self, request_id: str) -> StatusChange | None:
+        """The request's overall state and the state last published, when they differ, else None.
         Only requests taken by intake (with a REQUEST item) are published: a vendor route's own
         deletions have none."""
         items = self._items(request_id)
@@ -37,7 +47,7 @@ class ReceiptBook:
             return None
         state = receipt.state()
         published = json.loads(request["published"]) if request.get("published") else None
-        return None if published == state else (state, published)
+        return None if published == state else StatusChange(state, published, receipt.created_at)
 
     def mark_published(self, request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> bool:
         """Note `state` as published (a final request leaves the deadline index); False when
