@@ -294,6 +294,14 @@ class DeployedRelay:
         answer = self.status(api, FakeContext())
         return answer["statusCode"], json.loads(answer["body"])
 
+    def cancel(self, request_id):
+        api = event("status", "api")
+        api["httpMethod"] = api["requestContext"]["httpMethod"] = "DELETE"
+        api["path"] = f"/v1/deletions/{request_id}"
+        api["pathParameters"] = {"request_id": request_id}
+        answer = self.status(api, FakeContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
     def waiting(self, queue):
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_urls[queue], AttributeNames=["All"])
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])

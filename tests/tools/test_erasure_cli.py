@@ -292,3 +292,15 @@ def test_a_dry_run_from_the_flags_says_what_each_vendor_would_erase_and_deletes_
     assert found[("dfinery", "external_id")] == "no_lookup"
     assert any(line.startswith("learned: external_id") for line in watched[1].splitlines())
     assert "ana@example.com" not in watched[1] + json.dumps(receipt)
+
+
+def test_cancel_says_when_a_request_is_final_already_and_when_there_is_none(api_url, cli):
+    local = ("--local", "--api-url", api_url)
+    cli("submit", *local, "--external-id", "cust-1002", "--request-id", "cli-cancel-late")
+    assert cli("watch", "cli-cancel-late", *local, "--interval", "0.5", "--timeout", "60")[0] == 0
+
+    late = cli("cancel", "cli-cancel-late", *local)
+    unknown = cli("cancel", "cli-never-submitted", *local)
+
+    assert late[0] == 1 and "is final: nothing left to cancel" in late[2]
+    assert unknown[0] == 2 and "404" in unknown[2]

@@ -5,6 +5,7 @@
     python -m tools.erasure_cli submit --email jane@example.com --dry-run --enrich  # nothing deleted
     python -m tools.erasure_cli status <request_id> [--json]
     python -m tools.erasure_cli watch <request_id> [--interval 2] [--timeout 600]
+    python -m tools.erasure_cli cancel <request_id>            # what no vendor was sent is not sent
 
 Every call is SigV4-signed (service execute-api) with the caller's AWS credentials, found as the
 AWS CLI finds them (--profile, AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws), and
@@ -23,7 +24,8 @@ say `dry_run` / `enrich` itself (JSON Lines). A dry run deletes nothing: each ve
 what it would erase (would_delete, not_found, ambiguous, no_lookup) or that the credentials are
 refused (unauthorized), and the receipt is final at once.
 
-Exit status: 0 done; 1 done, but not everything was accepted (submit) or final in time (watch);
+Exit status: 0 done; 1 done, but not everything was accepted (submit) or final in time (watch),
+or the request was final already (cancel);
 2 nothing could be done (the reason is one line on stderr); 130 interrupted.
 
 Installed (`pip install .` or `pipx install .` from a checkout) it is the command `erasure`, with

@@ -18,6 +18,7 @@ from tools.erasure_cli.client import (
     ApiClient,
     OperatorError,
     resolve_target,
+    unexpected,
 )
 from tools.erasure_cli.people import add_person_arguments, person_from_flags, read_people, with_flags
 from tools.erasure_cli.receipts import fetch_receipt, is_final, print_receipt, receipt_console, watch
@@ -57,7 +58,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     submit.add_argument("--json", action="store_true", help="print every row's answer as JSON")
     add_person_arguments(submit)
 
-    for name, help_text in (("status", "print a request's receipt"), ("watch", "poll a receipt until final")):
+    commands_with_id = (
+        ("status", "print a request's receipt"),
+        ("watch", "poll a receipt until final"),
+        ("cancel", "stop what no vendor has been sent yet (what a vendor took is not undone)"),
+    )
+    for name, help_text in commands_with_id:
         command = commands.add_parser(name, parents=[common], help=help_text)
         command.add_argument("request_id")
         command.add_argument("--json", action="store_true", help="print the receipt's JSON")
@@ -85,6 +91,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m tools.erasure_cli
         return 130
 
 
+def _cancel(client: ApiClient, args: argparse.Namespace, output: Console, messages: Console) -> int:
+    """Cancel, then print the receipt as it stands; 1 when the request was final already."""
+    answer = client.cancel(args.request_id)
+    if answer.status == 409:
+        messages.print(Text(f"erasure_cli: {args.request_id} is final: nothing left to cancel"))
+        return EXIT_NOT_ALL_DONE
+    if answer.status != 200 or not isinstance(answer.body, dict):
+        raise unexpected(answer)
+    print_receipt(output, answer.body, args.json)
+    return EXIT_DONE
+
+
 def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
     person = person_from_flags(args) if args.command == "submit" else None
     if args.command == "submit" and (person is None) == (args.file is None):
@@ -103,6 +121,8 @@ def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
     if args.command == "status":
         print_receipt(output, fetch_receipt(client, args.request_id), args.json)
         return EXIT_DONE
+    if args.command == "cancel":
+        return _cancel(client, args, output, messages)
     receipt = watch(client, messages if args.json else output, args.request_id, args.interval, args.timeout)
     print_receipt(output, receipt, args.json)
     if not is_final(receipt):

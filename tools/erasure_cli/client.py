@@ -89,6 +89,9 @@ class ApiClient:
     def submit(self, requests: list[dict[str, Any]]) -> Answer:
         return self._call("POST", "/v1/deletions", {"requests": requests})
 
+    def cancel(self, request_id: str) -> Answer:
+        return self._call("DELETE", f"/v1/deletions/{quote(request_id, safe='')}")
+
     def receipt(self, request_id: str) -> Answer:
         return self._call("GET", f"/v1/deletions/{quote(request_id, safe='')}")
 

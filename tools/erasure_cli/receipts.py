@@ -75,6 +75,7 @@ def receipt_view(receipt: dict[str, Any]) -> Group:
         f" due by {receipt.get('due_by') or '-'}",
         ("  DRY RUN: nothing deleted" if receipt.get("dry_run") else "", "bold cyan"),
         ("  enriched" if receipt.get("enrich") else "", "cyan"),
+        (f"  cancelled at {receipt['cancelled_at']}" if receipt.get("cancelled_at") else "", "bold yellow"),
     )
     table = Table(
         "vendor",

@@ -66,6 +66,10 @@ class ConflictingRequest(Exception):
     """A request_id already names a different request."""
 
 
+class AlreadyFinal(Exception):
+    """A final request cannot be cancelled: every vendor has answered."""
+
+
 class FanOutFailed(RuntimeError):
     """A vendor queue did not accept the messages; the requests are recorded: resubmit them
     under the same request_ids and only what is missing is sent."""

@@ -27,6 +27,8 @@ class Outcome(StrEnum):
     RESOLVED = "resolved"
     # Several people (identified profiles with different external ids) hold it: none is erased.
     AMBIGUOUS = "ambiguous"
+    # The request was cancelled before this was sent: not asked of the vendor, never will be.
+    CANCELLED = "cancelled"
     # A dry run's findings: nothing is deleted.
     WOULD_DELETE = "would_delete"  # the lookup found profiles; they are listed by keyed hash
     NOT_FOUND = "not_found"  # the lookup found no one

@@ -28,6 +28,7 @@ class RequestStatus(StrEnum):
     PARTIALLY_COMPLETED = "partially_completed"
     FAILED = "failed"
     REJECTED = "rejected"  # an intake message that was not a request
+    CANCELLED = "cancelled"  # cancelled, and every vendor has answered: what it took, or nothing
 
 
 class RequestVerification(StrEnum):
@@ -113,6 +114,7 @@ class Receipt:
     errors: list[dict[str, str]] = field(default_factory=list)
     dry_run: bool = False
     enrich: bool = False
+    cancelled_at: str | None = None
     # Identifiers vendors' lookups tied to the person (keyed hashes): where each was learned, and
     # the vendors it was carried to (whose outcomes for it are under `vendors`).
     learned: list[dict[str, Any]] = field(default_factory=list)
@@ -164,11 +166,12 @@ def build_receipt(
         and o.verification is not Verification.PENDING
         for o in outcomes
     )
+    status = overall_status([o.outcome for o in outcomes], len(awaiting))
+    if request.get("cancelled_at") and any(o.outcome is Outcome.CANCELLED for o in outcomes) and final:
+        status = RequestStatus.CANCELLED
     return Receipt(
         request_id=request_id,
-        status=RequestStatus(request["status"])
-        if request.get("status")
-        else overall_status([o.outcome for o in outcomes], len(awaiting)),
+        status=RequestStatus(request["status"]) if request.get("status") else status,
         verification=overall_verification([(o.outcome, o.verification) for o in outcomes], final),
         final=final,
         action=request.get("action"),
@@ -186,6 +189,7 @@ def build_receipt(
         errors=list(request.get("errors") or []),
         dry_run=dry_run,
         enrich=bool(request.get("enrich")),
+        cancelled_at=request.get("cancelled_at"),
         learned=learned,
     )
 
@@ -259,8 +263,8 @@ def overall_verification(
     asked to erase was taken and found gone; one refused (its vendor may still hold it) makes it
     partial. Skipped identifiers are ones their vendor does not serve: they are not counted."""
     states = {Verification(v) for _, v in outcomes if v}
-    # Refused, or not erased because several people hold it: the vendor may still hold it.
-    refused = any(Outcome(o) in (Outcome.REFUSED, Outcome.AMBIGUOUS) for o, _ in outcomes)
+    # Refused, not erased because several people hold it, or cancelled: the vendor may still hold it.
+    refused = any(Outcome(o) in (Outcome.REFUSED, Outcome.AMBIGUOUS, Outcome.CANCELLED) for o, _ in outcomes)
     if not final:
         return RequestVerification.PENDING
     if Verification.STILL_PRESENT in states:

@@ -94,6 +94,14 @@ def bulk_response(answers: list[dict[str, Any]]) -> Response:
     return json_response(207, {"results": answers}, headers)
 
 
+def already_final(request_id: str) -> dict[str, Any]:
+    """The 409 of a cancellation that comes too late."""
+    return {
+        "request_id": request_id,
+        "message": "the request is final: every vendor has answered, nothing to cancel",
+    }
+
+
 def no_such_request(*_: Any) -> Response:
     return json_response(404, NO_SUCH_REQUEST)
 

@@ -1,4 +1,5 @@
-"""The status function: GET /v1/deletions/{request_id}, the receipt from the ledger.
+"""The status function: GET /v1/deletions/{request_id}, the receipt from the ledger, and
+DELETE /v1/deletions/{request_id}, which cancels what no vendor has been sent yet.
 
 It imports only its own path (no vendor code, no HTTP client): its cold start stays small.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from erasure.config import ReceiptsSettings
+from erasure.errors import AlreadyFinal
 from erasure.handlers import http_answers
 from erasure.ledger import ReceiptBook
 from erasure.observability import logger
@@ -34,6 +36,20 @@ def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         receipt = ledger.receipt(request_id)
         if receipt is None:
             return http_answers.no_such_request()
+        return http_answers.json_response(200, receipt.as_json())
+
+    @app.delete("/v1/deletions/<request_id>")
+    def cancel_deletion(request_id: str) -> Response:
+        if not is_request_id(request_id):
+            return http_answers.no_such_request()
+        logger.set_correlation_id(request_id)
+        try:
+            receipt = ledger.cancel(request_id)
+        except AlreadyFinal:
+            return http_answers.json_response(409, http_answers.already_final(request_id))
+        if receipt is None:
+            return http_answers.no_such_request()
+        logger.info("request cancelled", extra={"cancelled_at": receipt.cancelled_at})
         return http_answers.json_response(200, receipt.as_json())
 
     @logger.inject_lambda_context(clear_state=True)

@@ -38,7 +38,7 @@ from erasure.handlers.sqs import (
 from erasure.ledger import Admission, Claims, LedgerTable, OutcomeBook
 from erasure.ledger.learned import LearnedBook
 from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
-from erasure.outcomes import IdentifierResult, Outcome, outcome_view
+from erasure.outcomes import IdentifierResult, Outcome, Verdict, outcome_view
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, Identifier, InvalidRequest, json_document, parse
 from erasure.resolution import Resolver
@@ -103,14 +103,43 @@ class VendorFunction:
         credentials = vendor_credentials(self.connector, self.env)
         self.relay.settings = replace(self.relay.settings, credentials=credentials)
         sent_before = delivered_before | (admission.seen_before if admission else frozenset())
-        resolutions = self.resolver.resolve(admitted, remaining_ms, prior)
+        cancelled = admission.cancelled if admission else {}
+        live = [r for r in admitted if r.request_id not in cancelled]
+        resolutions = self.resolver.resolve(live, remaining_ms, prior)
         # What the lookups learned goes out before anything is deleted: a retry can learn it again.
         self.enrichment.forward(resolutions, admission.expiries if admission else {})
-        results = iter(self.resolver.delete(resolutions, remaining_ms, prior, sent_before))
+        sent = iter(self.resolver.delete(resolutions, remaining_ms, prior, sent_before))
+        results = iter(
+            [
+                self._cancelled(r, cancelled[r.request_id], prior)
+                if r.request_id in cancelled
+                else next(sent)
+                for r in admitted
+            ]
+        )
         return Relayed(
             [None if admission and admission.conflicting[n] else next(results) for n in range(len(requests))],
             admission,
         )
+
+    def _cancelled(self, request: DeletionRequest, at: str, prior) -> list[IdentifierResult]:
+        """A cancelled request's identifiers: what is final stands; the rest is never sent."""
+        results = []
+        for identifier in request.acted_on:
+            earlier = prior.get((request.request_id, identifier))
+            skip = self.connector.skip_reason(request.action, identifier)
+            if earlier and earlier.verdict.outcome.is_final:
+                verdict, settled = earlier.verdict, True
+            else:
+                reason = f"cancelled at {at}, before it was sent"
+                verdict, settled = (
+                    Verdict(Outcome.SKIPPED, skip) if skip else Verdict(Outcome.CANCELLED, reason),
+                    False,
+                )
+            results.append(
+                IdentifierResult(request.request_id, self.connector.name, identifier, verdict, None, settled)
+            )
+        return results
 
     def record(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from erasure.ledger.requests import content_fingerprint
@@ -21,6 +21,7 @@ class Head:
 
     content: str | None  # None: written before contents were kept; taken as the same request
     expires_at: int
+    cancelled_at: str | None = None  # the operator cancelled it (DELETE /v1/deletions/{id})
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Admission:
     conflicting: tuple[bool, ...]
     expiries: Mapping[str, int]
     seen_before: frozenset[str]
+    cancelled: Mapping[str, str] = field(default_factory=dict)  # request_id -> when
 
 
 class Claims(KeyedBook):
@@ -63,16 +65,18 @@ class Claims(KeyedBook):
             found = [head for _, head in heads.get(request.request_id, ())]
             conflicting.append(stated != content or any(h.content not in (None, content) for h in found))
         expiries = {i: min(h.expires_at for _, h in heads[i]) for i in ids if heads.get(i)}
-        return Admission(tuple(conflicting), expiries, seen_before)
+        cancelled = {i: h.cancelled_at for i in ids for _, h in heads.get(i, ()) if h.cancelled_at}
+        return Admission(tuple(conflicting), expiries, seen_before, cancelled)
 
     def _heads(self, request_ids: set[str]) -> dict[str, list[tuple[str, Head]]]:
         """The live first items (REQUEST, CLAIM) of these requests; a rejected REQUEST names none."""
         keys = [{"request_id": i, "item": kind} for i in sorted(request_ids) for kind in HEADS]
         now = int(time.time())
         heads: dict[str, list[tuple[str, Head]]] = {}
-        for item in self.table.get_all(keys, ("request_id", "item", "content", "expires_at", "status")):
+        fields = ("request_id", "item", "content", "expires_at", "status", "cancelled_at")
+        for item in self.table.get_all(keys, fields):
             if int(item.get("expires_at", now)) >= now and item.get("status") != "rejected":
-                head = Head(item.get("content"), int(item.get("expires_at", now)))
+                head = Head(item.get("content"), int(item.get("expires_at", now)), item.get("cancelled_at"))
                 heads.setdefault(item["request_id"], []).append((item["item"], head))
         return heads
 

@@ -10,8 +10,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from erasure.config import LedgerSettings
+from erasure.errors import AlreadyFinal
 from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, LedgerTable, encode
 from erasure.receipt import Receipt, build_receipt
+from erasure.times import utc_timestamp
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,31 @@ class ReceiptBook:
                 raise
             return False
         return True
+
+    def cancel(self, request_id: str) -> Receipt | None:
+        """Cancel a request taken by intake: from now on no vendor function sends what it has not
+        sent yet (what a vendor took is not undone). The receipt as it stands, with its
+        `cancelled_at` (the first one: cancelling twice changes nothing); None for no such
+        request; AlreadyFinal when it is final (nothing is left to cancel)."""
+        items = self._items(request_id)
+        receipt = build_receipt(request_id, items)
+        if receipt is None or not any(i["item"] == REQUEST_ITEM for i in items):
+            return None
+        if receipt.final:
+            raise AlreadyFinal(request_id)
+        try:
+            self.table.db.update_item(
+                TableName=self.table.name,
+                Key=encode({"request_id": request_id, "item": REQUEST_ITEM}),
+                UpdateExpression="SET cancelled_at = if_not_exists(cancelled_at, :now)",
+                ConditionExpression="attribute_exists(request_id)",
+                ExpressionAttributeValues=encode({":now": utc_timestamp()}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return self.receipt(request_id)
 
     def open_due_by(self, limit: str) -> list[tuple[str, str]]:
         """(request_id, due_by) of every request not yet final that is due by `limit` (ISO UTC),
