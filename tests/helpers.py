@@ -75,7 +75,7 @@ def load_function(name: str):
     return module
 
 
-SAMPLE_BODY = json.loads((ROOT / "events" / "jane.json").read_text())
+SAMPLE_BODY = json.loads((ROOT / "events" / "requests" / "jane.json").read_text())
 
 
 @functools.cache
@@ -87,7 +87,7 @@ def _template() -> tuple[InProcessStack, list]:
 
 def event(function: str, trigger: str, body=SAMPLE_BODY) -> dict:
     """The `trigger` (sqs or api) event of functions/<function>/, as the local stack sends it
-    (`python -m tools.sam_local generate-event`); by default it carries events/jane.json."""
+    (`python -m tools.sam_local generate-event`); by default it carries events/requests/jane.json."""
     stack, routes = _template()
     return sample_event(stack.stack, stack.functions[stack.function_id(function)], routes, trigger, body)
 
@@ -291,6 +291,14 @@ class DeployedRelay:
         api = event("status", "api")
         api["path"] = f"/v1/deletions/{request_id}"
         api["pathParameters"] = {"request_id": request_id}
+        answer = self.status(api, FakeContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def list(self, **params):
+        api = event("status", "api")
+        api["path"] = api["resource"] = "/v1/deletions"
+        api["pathParameters"] = None
+        api["queryStringParameters"] = {k: str(v) for k, v in params.items()} or None
         answer = self.status(api, FakeContext())
         return answer["statusCode"], json.loads(answer["body"])
 

@@ -1,5 +1,6 @@
-"""The status function: GET /v1/deletions/{request_id}, the receipt from the ledger, and
-DELETE /v1/deletions/{request_id}, which cancels what no vendor has been sent yet.
+"""The status function: GET /v1/deletions/{request_id}, the receipt from the ledger;
+GET /v1/deletions, the list of requests; and DELETE /v1/deletions/{request_id}, which cancels
+what no vendor has been sent yet.
 
 It imports only its own path (no vendor code, no HTTP client): its cold start stays small.
 """
@@ -15,14 +16,18 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from erasure.config import ReceiptsSettings
 from erasure.errors import AlreadyFinal
 from erasure.handlers import http_answers
+from erasure.handlers.listing import list_query
 from erasure.ledger import ReceiptBook
+from erasure.ledger.listing import RequestList
 from erasure.observability import logger
 from erasure.request import is_request_id
 
 
 def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
     ledger = ReceiptBook.from_settings(ReceiptsSettings.from_env(env).ledger)
+    listing = RequestList(ledger.table)
     app = APIGatewayRestResolver()
+    http_answers.register_error_handlers(app)
     # An id the route's pattern cannot match (quotes, control characters, ...) names no request.
     app.not_found(http_answers.no_such_request)
 
@@ -37,6 +42,12 @@ def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
         if receipt is None:
             return http_answers.no_such_request()
         return http_answers.json_response(200, receipt.as_json())
+
+    @app.get("/v1/deletions")
+    def list_deletions() -> Response:
+        wanted, limit, token = list_query(app.current_event.query_string_parameters)
+        page = listing.page(wanted, limit, token)
+        return http_answers.json_response(200, {"requests": page.requests, "next_token": page.next_token})
 
     @app.delete("/v1/deletions/<request_id>")
     def cancel_deletion(request_id: str) -> Response:

@@ -60,13 +60,18 @@ class ReceiptBook:
         )
         values = {
             ":state": _state_text(state),
+            ":status": state["status"],
+            ":verification": state["verification"],
+            ":final": state["final"],
             **({} if previous is None else {":previous": _state_text(previous)}),
         }
         try:
             self.table.db.update_item(
                 TableName=self.table.name,
                 Key=encode({"request_id": request_id, "item": REQUEST_ITEM}),
-                UpdateExpression="SET published = :state"
+                # The state's parts too, for the list's filters (a filter cannot read JSON text).
+                UpdateExpression="SET published = :state, state_status = :status,"
+                " state_verification = :verification, state_final = :final"
                 + (f" REMOVE {DEADLINE_WATCH}" if state["final"] else ""),
                 ConditionExpression=condition,
                 ExpressionAttributeValues=encode(values),

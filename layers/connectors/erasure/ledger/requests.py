@@ -11,7 +11,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from erasure.errors import ConflictingRequest
-from erasure.ledger.table import CLAIM_ITEM, DEADLINE_WATCH, OPEN, REQUEST_ITEM, KeyedBook, decode, encode
+from erasure.ledger.table import (
+    CLAIM_ITEM,
+    DEADLINE_WATCH,
+    LISTED,
+    LISTED_REQUEST,
+    OPEN,
+    REQUEST_ITEM,
+    KeyedBook,
+    decode,
+    encode,
+)
 from erasure.observability import IdentifierHasher
 from erasure.request import DeletionRequest, FieldError, utc_timestamp
 
@@ -68,6 +78,7 @@ class RequestBook(KeyedBook):
                 "due_by": request.deadline,
                 "dry_run": request.dry_run,
                 "enrich": request.enrich,
+                LISTED: LISTED_REQUEST,  # in the index GET /v1/deletions lists
                 # In the deadline index (a sparse GSI) until the request is final.
                 DEADLINE_WATCH: OPEN,
                 "expires_at": self.table.expiry(),

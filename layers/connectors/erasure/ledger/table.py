@@ -37,6 +37,9 @@ __all__ = ["CLAIM_ITEM", "HEADS", "OUTCOME_PREFIX", "REQUEST_ITEM"]
 DEADLINE_INDEX = "OpenRequestsByDueBy"
 DEADLINE_WATCH = "deadline_watch"
 OPEN = "open"
+# The list index (template.yaml: RequestsByCreation): every REQUEST item, by `created_at`.
+LIST_INDEX = "RequestsByCreation"
+LISTED, LISTED_REQUEST = "listed", "request"
 
 BATCH_GET_MAX = 100  # BatchGetItem's most keys a call
 TRANSACTION_MAX = 100  # TransactWriteItems' most items a call
