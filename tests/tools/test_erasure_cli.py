@@ -304,3 +304,31 @@ def test_cancel_says_when_a_request_is_final_already_and_when_there_is_none(api_
 
     assert late[0] == 1 and "is final: nothing left to cancel" in late[2]
     assert unknown[0] == 2 and "404" in unknown[2]
+
+
+def test_list_and_a_report_of_the_days_requests_without_identifiers(api_url, cli, tmp_path):
+    import csv
+    from datetime import UTC, datetime
+
+    local = ("--local", "--api-url", api_url)
+    cli("submit", *local, "--external-id", "cust-1002", "--request-id", "cli-report")
+    cli("watch", "cli-report", *local, "--interval", "0.5", "--timeout", "60")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+
+    listed = cli("list", *local, "--from", today, "--json")
+    # (The local stack runs no DynamoDB stream, so no state is published: filter on an outcome.)
+    finals = cli("list", *local, "--vendor", "dfinery", "--outcome", "deleted")
+    reported = cli("report", *local, "--from", today, "--to", today, "--out", str(tmp_path))
+
+    summaries = json.loads(listed[1])
+    assert listed[0] == 0 and "cli-report" in [s["request_id"] for s in summaries]
+    assert [s["created_at"] for s in summaries] == sorted((s["created_at"] for s in summaries), reverse=True)
+    assert finals[0] == 0 and "cli-report" in finals[1] and "request(s)" in finals[1]
+    assert reported[0] in (0, 1) and "within their deadline" in reported[1]
+    rows = list(csv.DictReader((tmp_path / f"erasure-report-{today}-to-{today}.csv").open()))
+    row = next(r for r in rows if r["request_id"] == "cli-report")
+    assert (row["final"], row["within_deadline"]) == ("True", "True") and float(row["days_to_final"]) < 1
+    page = (tmp_path / f"erasure-report-{today}-to-{today}.html").read_text()
+    assert page.count("<svg") == 2 and "dfinery" in page and "30 days" in page
+    for text in (page, *(json.dumps(r) for r in rows)):
+        assert "cust-1002" not in text and JANE["email"] not in text

@@ -4,6 +4,7 @@ import pytest
 
 from erasure.handlers.receipts import NEAR_DEADLINE_METRIC
 from erasure.ledger import DEADLINE_INDEX, DEADLINE_WATCH
+from erasure.ledger.table import LIST_INDEX, LISTED
 from erasure.vendors import CONNECTORS
 from erasure.verification import STILL_PRESENT_METRIC
 from tests.helpers import ROOT
@@ -82,9 +83,14 @@ def test_the_receipts_function_reads_the_ledgers_stream_and_watches_deadlines():
     }
     assert function["Events"]["DeadlineWatch"]["Properties"]["Schedule"] == "rate(1 hour)"
     table = RESOURCES["LedgerTable"]["Properties"]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == DEADLINE_INDEX
-    assert [k["AttributeName"] for k in index["KeySchema"]] == [DEADLINE_WATCH, "due_by"]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert [k["AttributeName"] for k in indexes[DEADLINE_INDEX]["KeySchema"]] == [DEADLINE_WATCH, "due_by"]
+    # The list's index, by creation: it projects what a summary shows, and never an identifier hash.
+    listing = indexes[LIST_INDEX]
+    assert [k["AttributeName"] for k in listing["KeySchema"]] == [LISTED, "created_at"]
+    assert not {"identifiers", "id_hash", "identifiers_skipped"} & set(
+        listing["Projection"]["NonKeyAttributes"]
+    )
     for alarm, metric in (
         ("StillPresentAlarm", STILL_PRESENT_METRIC),
         ("DeadlineAlarm", NEAR_DEADLINE_METRIC),

@@ -28,6 +28,7 @@ OWN_FILES = (
     "tools/vendor_sandbox/vendors/{v}.py",  # its sandbox twin
     "functions/{v}/*",  # its function
     "tests/connectors/test_{v}.py",  # its connector's tests against a real local server
+    "events/{v}-*.json",  # its function's Lambda events (generated from the template)
 )
 
 # Where every vendor is named by design, so a new vendor is added there too.
@@ -37,6 +38,8 @@ DESCRIBED = {
     "README.md": "what the relay is for (the vendors it serves) and its architecture picture",
     "samconfig.toml": "an example of the deploy's parameter overrides",
     "pyproject.toml": "the package's one-line description, as the README's first line",
+    "docs/openapi.json": "each vendor's route, generated from the template (python -m tools.openapi)",
+    "events/README.md": "each function's event files, the vendors' among them",
 }
 
 # Other files that name a vendor, each with why. A file leaves the list once it names none (the
@@ -61,6 +64,8 @@ ALLOWED = {
     "tests/tools/test_bench_resolution.py": "the bench's count of each vendor's calls per person",
     "tests/tools/test_erasure_cli_install.py": "a CSV row's vendors column, as Excel writes it",
     "tests/functions/test_cancel.py": "a vendor that took the erasure before the cancel",
+    "tests/functions/test_list.py": "requests sent to one vendor each, filtered by that vendor's outcome",
+    "tests/functions/test_openapi_answers.py": "each vendor route's documented answers, held to the document",
     "tests/tools/test_erasure_cli.py": "the command line's outcome rows per vendor",
     "tests/tools/test_redrive_errors.py": "a redrive by one vendor's queue name",
     "tests/unit/test_config.py": "one vendor's URL and verification settings, read as documented",

@@ -4,6 +4,7 @@ docstring). Every error is one line on stderr, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,8 +21,11 @@ from tools.erasure_cli.client import (
     resolve_target,
     unexpected,
 )
+from tools.erasure_cli.listing import add_list_arguments, list_params, listed, print_list
 from tools.erasure_cli.people import add_person_arguments, person_from_flags, read_people, with_flags
 from tools.erasure_cli.receipts import fetch_receipt, is_final, print_receipt, receipt_console, watch
+from tools.erasure_cli.report import collect, write_csv
+from tools.erasure_cli.report_html import render
 from tools.erasure_cli.submit import DEFAULT_BULK_SIZE, SubmitStopped, print_results, submit_people
 
 EXIT_DONE, EXIT_NOT_ALL_DONE, EXIT_ERROR = 0, 1, 2
@@ -67,6 +71,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         command = commands.add_parser(name, parents=[common], help=help_text)
         command.add_argument("request_id")
         command.add_argument("--json", action="store_true", help="print the receipt's JSON")
+    listing = commands.add_parser("list", parents=[common], help="the requests, newest first, filtered")
+    add_list_arguments(listing)
+    listing.add_argument("--limit", type=int, default=50, help="requests at most (50)")
+    listing.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    report = commands.add_parser("report", parents=[common], help="a period's report: a CSV and an HTML page")
+    report.add_argument("--from", dest="start", required=True, metavar="DATE", help="created from this date")
+    report.add_argument("--to", dest="end", required=True, metavar="DATE", help="created up to this date")
+    report.add_argument("--out", type=Path, default=Path("."), help="the directory to write to (.)")
     watch_command = commands.choices["watch"]
     watch_command.add_argument("--interval", type=float, default=2.0, help="seconds between polls (2)")
     watch_command.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most (600)")
@@ -103,6 +115,23 @@ def _cancel(client: ApiClient, args: argparse.Namespace, output: Console, messag
     return EXIT_DONE
 
 
+def _report(client: ApiClient, args: argparse.Namespace, output: Console) -> int:
+    """Write the period's CSV and HTML report; 1 when a request of it is not final yet."""
+    period = collect(client, args.start, args.end)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"erasure-report-{args.start}-to-{args.end}"
+    write_csv(period, stem.with_suffix(".csv"))
+    stem.with_suffix(".html").write_text(render(period), encoding="utf-8")
+    totals = period.totals
+    output.print(
+        Text(
+            f"{totals['requests']} request(s), {totals['final']} final, {totals['within_deadline']} within"
+            f" their deadline: {stem.with_suffix('.csv')} and {stem.with_suffix('.html')}"
+        )
+    )
+    return EXIT_DONE if totals["final"] == totals["requests"] else EXIT_NOT_ALL_DONE
+
+
 def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
     person = person_from_flags(args) if args.command == "submit" else None
     if args.command == "submit" and (person is None) == (args.file is None):
@@ -123,6 +152,15 @@ def _run(args: argparse.Namespace, output: Console, messages: Console) -> int:
         return EXIT_DONE
     if args.command == "cancel":
         return _cancel(client, args, output, messages)
+    if args.command == "list":
+        summaries = list(listed(client, list_params(args), args.limit))
+        if args.json:
+            print(json.dumps(summaries, indent=2))
+        else:
+            print_list(output, summaries)
+        return EXIT_DONE
+    if args.command == "report":
+        return _report(client, args, output)
     receipt = watch(client, messages if args.json else output, args.request_id, args.interval, args.timeout)
     print_receipt(output, receipt, args.json)
     if not is_final(receipt):

@@ -89,6 +89,10 @@ class ApiClient:
     def submit(self, requests: list[dict[str, Any]]) -> Answer:
         return self._call("POST", "/v1/deletions", {"requests": requests})
 
+    def list_requests(self, params: dict[str, str]) -> Answer:
+        query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items())
+        return self._call("GET", "/v1/deletions" + (f"?{query}" if query else ""))
+
     def cancel(self, request_id: str) -> Answer:
         return self._call("DELETE", f"/v1/deletions/{quote(request_id, safe='')}")
 

@@ -82,7 +82,12 @@ class Resolver:
             resolutions.append(Resolution(request, direct))
             lookups.append(replace(request, identifiers=tuple(to_look_up)))
         asked = [n for n, r in enumerate(lookups) if r.identifiers]
-        within = _leaving_time_to_delete(remaining_ms, self.relay.settings.call_budget_s)
+        settings = self.relay.settings
+        # Time for the deletion to begin after a lookup that answers as lookups do (well within a
+        # second): its connection and its write. One that takes its whole read timeout leaves the
+        # deletion out of time, retried soon; reserving that too would leave a vendor route's
+        # 29 s almost no time to look anything up.
+        within = _leaving_time_to_delete(remaining_ms, settings.connect_timeout + settings.written_within_s)
         found = self.relay.look_up([lookups[n] for n in asked], within, resolving=True) if asked else []
         declared = frozenset(self.relay.settings.options.get("custom_identifiers", ()))
         for n, results in zip(asked, found, strict=True):
@@ -119,14 +124,14 @@ class Resolver:
 
 
 def _leaving_time_to_delete(
-    remaining_ms: Callable[[], int] | None, call_budget_s: float
+    remaining_ms: Callable[[], int] | None, reserve_s: float
 ) -> Callable[[], int] | None:
-    """The time lookups may take: all but one call's budget, so that what they found is deleted
-    in the same invocation (a batch larger than the read limit allows would otherwise spend
-    every invocation looking up and come back to look up the same people again)."""
+    """The time lookups may take: all but `reserve_s`, so that what they found is deleted in the
+    same invocation (a batch larger than the read limit allows would otherwise spend every
+    invocation looking up and come back to look up the same people again)."""
     if remaining_ms is None:
         return None
-    return lambda: remaining_ms() - int(call_budget_s * 1000)
+    return lambda: remaining_ms() - int(reserve_s * 1000)
 
 
 def _declared_only(result: IdentifierResult, names: frozenset[str]) -> IdentifierResult:

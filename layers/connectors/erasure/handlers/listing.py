@@ -13,13 +13,13 @@ from erasure.receipt import RequestStatus, RequestVerification
 from erasure.times import instant, utc_timestamp
 
 _VENDOR = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_CHOICES = {
+CHOICES = {
     "status": [s.value for s in RequestStatus],
     "verification": [v.value for v in RequestVerification],
     "outcome": [o.value for o in Outcome],
 }
-_TIMES = ("due_before", "created_after", "created_before")
-KNOWN = {"limit", "next_token", "final", "vendor", *_CHOICES, *_TIMES}
+TIMES = ("due_before", "created_after", "created_before")
+KNOWN = {"limit", "next_token", "final", "vendor", *CHOICES, *TIMES}
 
 
 def list_query(params: Mapping[str, str] | None) -> tuple[ListFilter, int, str | None]:
@@ -28,13 +28,13 @@ def list_query(params: Mapping[str, str] | None) -> tuple[ListFilter, int, str |
     params = params or {}
     errors = [FieldError(name, "unknown parameter") for name in sorted(params) if name not in KNOWN]
     found: dict[str, Any] = {}
-    for name, choices in _CHOICES.items():
+    for name, choices in CHOICES.items():
         if name in params:
             if params[name] in choices:
                 found[name] = params[name]
             else:
                 errors.append(FieldError(name, f"must be one of: {', '.join(choices)}"))
-    for name in _TIMES:
+    for name in TIMES:
         if name in params:
             # A date means its end for "before", its start for "after".
             moment = instant(
