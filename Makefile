@@ -9,7 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help test lint template unit demo demo-stack bench soak clean
+.PHONY: help test lint template unit demo demo-stack bench soak clean events
 
 help:  ## what each target does
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -62,6 +62,11 @@ demo: $(VENV)/.installed  ## the main job locally: one deletion through the whol
 # The same, then the stack keeps running on 127.0.0.1:3000 for curl until Ctrl-C.
 demo-stack: $(VENV)/.installed  ## the demo, then the stack keeps serving on 127.0.0.1:3000
 	$(PY) -m tools.demo --serve
+
+# One Lambda event a function and event source of template.yaml, for `sam local invoke -e` and the
+# local runner; tests/tools/test_sam_local_event_files.py fails until they are regenerated.
+events: $(VENV)/.installed  ## regenerate events/<function>-<trigger>.json from template.yaml
+	$(PY) -m tools.sam_local generate-event --all -b events/requests/jane.json -o events
 
 # Figures (throughput, bulk intake time) printed, never asserted.
 bench: $(VENV)/.installed  ## figures with their targets (never asserted)

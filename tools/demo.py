@@ -6,7 +6,7 @@ be forgotten by her email alone, and is erased at all four vendors, which hold h
 way (Dfinery through the external id Braze and CleverTap know: enrichment).
 
 First a dry run of it: each vendor's lookup finds what it would erase, and nothing is deleted.
-Then the requests of events/deletion.json through the signed API (Jane by email with enrichment,
+Then the requests of events/requests/deletion.json through the signed API (Jane by email with enrichment,
 Ana's old identifiers); it waits until every vendor has answered and verified (checks a few
 seconds apart, not the vendors' minutes and days), prints the receipts as tables, what the
 vendors' lookups learned, each vendor's verification, and the sandbox's people before and after.
@@ -44,10 +44,10 @@ from tools.sam_local.sigv4 import LOCAL_CALLER
 from tools.vendor_sandbox import DEFAULT_PEOPLE, VendorSandbox, seed_of
 
 ROOT = Path(__file__).resolve().parent.parent
-DELETION = ROOT / "events" / "deletion.json"
+DELETION = ROOT / "events" / "requests" / "deletion.json"
 REGION = "us-east-1"
 JANE_EMAIL = "jane@example.com"
-# Jane as the vendors really hold her, and she asks by her email alone (events/deletion.json).
+# Jane as the vendors really hold her, and she asks by her email alone (events/requests/deletion.json).
 # Braze: her identified profile and an anonymous lead with her email; CleverTap: her profile by
 # identity, with her email; Insider: email, phone and uuid; Dfinery: only her external id.
 JANE_SEED: dict[str, Any] = {
@@ -184,7 +184,7 @@ def curl_examples(api: str) -> str:
         [
             f"  curl -s {sign} {json_header} -d '{body}' {api}/v1/deletions",
             f"  curl -s {sign} {api}/v1/deletions/<request_id>",
-            f"  curl -s {sign} {json_header} -d @events/deletion.json {api}/v1/deletions",
+            f"  curl -s {sign} {json_header} -d @events/requests/deletion.json {api}/v1/deletions",
         ]
     )
 
@@ -243,11 +243,11 @@ def dry_run(api: str, sandbox: VendorSandbox, timeout: float) -> bool:
 
 
 def erasure(api: str, sandbox: VendorSandbox, timeout: float) -> bool:
-    """events/deletion.json: Jane by her email alone, with enrichment, and Ana's old identifiers."""
+    """events/requests/deletion.json: Jane by her email alone, with enrichment, and Ana's old identifiers."""
     print("then the erasure itself, with Ana's old identifiers")
     before = sandbox.state()
     deletion = json.loads(DELETION.read_text())
-    receipts = submit(api, deletion, "events/deletion.json", timeout)
+    receipts = submit(api, deletion, "events/requests/deletion.json", timeout)
     print("verification: what each vendor's read API showed after its deletion\n" + checked(receipts))
     print("\nthe vendors' people before:\n" + people(before))
     print("\nand after:\n" + people(sandbox.state()))

@@ -25,7 +25,7 @@ from erasure.vendors import CONNECTORS
 from tests.helpers import ROOT, VENDORS
 from tools.demo import DELETION, JANE_DRY_RUN, JANE_SEED, JANE_VALUES, PARKS_REQUEST, values_in
 
-# The requests of events/deletion.json, by request_id: Jane by her email, Ana's old identifiers.
+# The requests of events/requests/deletion.json, by request_id: Jane by her email, Ana's old identifiers.
 REQUESTS = {body["request_id"]: parse(body) for body in json.loads(DELETION.read_text())["requests"]}
 JANE_REQUEST = REQUESTS["demo-jane-profile"]
 ANA_REQUEST = REQUESTS["demo-ana-old-identifiers"]

@@ -62,6 +62,7 @@ ALLOWED = {
     "tests/tools/test_vendor_sandbox.py": "the sandbox's vendors against their documented contracts",
     "tests/tools/test_demo.py": "the demo's printed outcome per vendor",
     "tests/tools/test_bench_resolution.py": "the bench's count of each vendor's calls per person",
+    "tests/tools/test_sam_local_event_files.py": "one vendor function run by the runner with its file",
     "tests/tools/test_erasure_cli_install.py": "a CSV row's vendors column, as Excel writes it",
     "tests/functions/test_cancel.py": "a vendor that took the erasure before the cancel",
     "tests/functions/test_list.py": "requests sent to one vendor each, filtered by that vendor's outcome",

@@ -3,8 +3,10 @@
 A stand-in for `sam local invoke` / `sam local start-api` (plus SQS event source mappings) that
 runs each function in a plain Python process and points boto3 at a local moto server:
 
-    python -m tools.sam_local invoke EchoFunction -e events/echo.json [--env-vars env.json]
+    python -m tools.sam_local invoke <Function> -e events/<function>-sqs.json [--env-vars env.json]
     python -m tools.sam_local start [--port 3000] [--env-vars env.json] [--secrets secrets.json]
+    python -m tools.sam_local generate-event <Function> sqs|api|stream|schedule [-b body.json]
+    python -m tools.sam_local generate-event --all -b events/requests/jane.json   # events/ (make events)
 
 Or in-process (tests, demos):
 

@@ -38,6 +38,7 @@ class ApiRoute:
     iam_auth: bool
     region: str  # the stack's: what a caller's SigV4 credential scope must name
     binary_media_types: tuple[str, ...] = ()
+    event: str = field(default="", compare=False)  # the template's name of the function's Api event
     pattern: re.Pattern[str] = field(init=False, compare=False)
     parameter_names: tuple[str, ...] = field(init=False, compare=False)
 
@@ -70,7 +71,7 @@ def api_routes(stack: Stack, functions: Mapping[str, FunctionSpec]) -> list[ApiR
     global_api = stack.globals.get("Api") or {}
     routes = []
     for spec in functions.values():
-        for event in spec.events.values():
+        for event_name, event in spec.events.items():
             if event.get("Type") != "Api":
                 continue
             properties = event.get("Properties") or {}
@@ -102,6 +103,7 @@ def api_routes(stack: Stack, functions: Mapping[str, FunctionSpec]) -> list[ApiR
                     binary_media_types=tuple(
                         media.replace("~1", "/") for media in stack.resolve(api.get("BinaryMediaTypes") or [])
                     ),
+                    event=event_name,
                 )
             )
     return sorted(routes, key=lambda route: route.specificity)
@@ -143,8 +145,12 @@ def rest_event(
     body: bytes,
     identity: dict[str, Any],
     path_parameters: Mapping[str, str],
+    *,
+    request_id: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The API Gateway REST proxy (payload 1.0) event for one HTTP request."""
+    """The API Gateway REST proxy (payload 1.0) event for one HTTP request (its request id and
+    time fresh unless given: a sample event file pins them)."""
     url = urlsplit(target)
     query = parse_qsl(url.query, keep_blank_values=True)
     multi_query: dict[str, list[str]] = {}
@@ -161,8 +167,8 @@ def rest_event(
     binary = bool(body) and body_text is None  # binary media type, or not UTF-8 text
     if binary:
         body_text = base64.b64encode(body).decode()
-    request_id = str(uuid.uuid4())
-    now = datetime.now(UTC)
+    request_id = request_id or str(uuid.uuid4())
+    now = now or datetime.now(UTC)
     path = unquote(url.path)
     return {
         "resource": route.path,

@@ -1,4 +1,5 @@
-"""The command line: `python -m tools.sam_local invoke ...` and `python -m tools.sam_local start ...`."""
+"""The command line: `python -m tools.sam_local invoke ...`, `... generate-event ...` and
+`python -m tools.sam_local start ...`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 from tools import sam_local
 from tools.local_secrets import local_secrets
 from tools.ports import PortInUse
-from tools.sam_local.events import TRIGGERS
+from tools.sam_local.events import EVENT_FILE, TRIGGERS
 from tools.sam_local.runtime import DEFAULT_REGION, DEFAULT_STACK_NAME, LocalRuntime
 from tools.sam_local.template import LOG, TemplateError
 
@@ -57,13 +58,31 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", metavar="FunctionLogicalId")
     invoke.add_argument("-e", "--event", help="event JSON file, or - for stdin (default {})")
     generate = commands.add_parser(
-        "generate-event", parents=[common], help="print a function's SQS or API event, as this stack sends it"
+        "generate-event",
+        parents=[common],
+        help="print a function's SQS, API, stream or schedule event, as this stack sends it; "
+        "--all writes every function's",
     )
-    generate.add_argument("function", metavar="FunctionLogicalId")
-    generate.add_argument("trigger", choices=TRIGGERS)
+    generate.add_argument("function", metavar="FunctionLogicalId", nargs="?")
+    generate.add_argument("trigger", choices=TRIGGERS, nargs="?")
     generate.add_argument(
-        "-b", "--body", help="JSON file of the body (for sqs, a list is one record per item); default {}"
+        "-b",
+        "--body",
+        help="JSON file of the body (for sqs and stream, a list is one record per item; a stream "
+        "record's keys are its fields of the table's key names); default {}",
     )
+    generate.add_argument(
+        "--event",
+        metavar="EventName",
+        help="the template's name of the function's event (default: its first of that trigger)",
+    )
+    generate.add_argument(
+        "--all",
+        action="store_true",
+        help="write each function's event for each of its triggers to --output-dir as "
+        "<folder>-<trigger>.json (pinned: ids and time fixed), removing such files no function has",
+    )
+    generate.add_argument("-o", "--output-dir", default="events", help="with --all (default events)")
     start = commands.add_parser("start", parents=[common], help="serve the API and SQS mappings")
     start.add_argument("-p", "--port", type=int, default=3000)
     start.add_argument("--aws-port", type=int, default=0, help="port of the moto server")
@@ -100,9 +119,38 @@ def _json_file(path: str, what: str) -> Any:
         raise OperatorError(f"the {what} {path} is not JSON: {error}") from None
 
 
+def event_file_text(event: Any) -> str:
+    """An event file's text, as `generate-event --all` writes it."""
+    return json.dumps(event, indent=2) + "\n"
+
+
+def _write_event_files(runtime: LocalRuntime, body: Any, folder: Path) -> int:
+    """Every function's event files in `folder`; a file of that naming that no function and trigger
+    of the template has any more is removed. The paths written, one a line."""
+    files = runtime.event_files(body)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in sorted(folder.glob("*.json")):
+            if EVENT_FILE.fullmatch(stale.name) and stale.name not in files:
+                stale.unlink()
+                LOG.info("removed %s: no function has that trigger", stale)
+        for name, event in files.items():
+            (folder / name).write_text(event_file_text(event), encoding="utf-8")
+            print(folder / name)
+    except OSError as error:
+        raise OperatorError(f"cannot write the event files in {folder}: {error.strerror}") from None
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if not Path(args.template).is_file():
         raise OperatorError(f"no template at {args.template} (run from the repository root, or give -t)")
+    if args.command == "generate-event" and args.all and (args.function or args.trigger or args.event):
+        raise OperatorError("generate-event --all takes no FunctionLogicalId, trigger or --event")
+    if args.command == "generate-event" and not args.all and not (args.function and args.trigger):
+        raise OperatorError(
+            f"generate-event takes a FunctionLogicalId and a trigger ({', '.join(TRIGGERS)}), or --all"
+        )
     runtime = LocalRuntime(
         args.template,
         env_vars=_json_file(args.env_vars, "env-vars file") if args.env_vars else None,
@@ -115,7 +163,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.command == "generate-event":
         body = _json_file(args.body, "body file") if args.body else {}
-        print(json.dumps(runtime.sample_event(args.function, args.trigger, body), indent=2))
+        if args.all:
+            return _write_event_files(runtime, body, Path(args.output_dir))
+        print(json.dumps(runtime.sample_event(args.function, args.trigger, body, args.event), indent=2))
         return 0
     if args.command == "invoke":
         event = _json_file(args.event, "event file") if args.event else {}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tools.sam_local.api_gateway import ApiGateway, api_routes
-from tools.sam_local.events import sample_event
+from tools.sam_local.events import event_files, sample_event
 from tools.sam_local.functions import (
     FunctionSpec,
     FunctionWorker,
@@ -142,9 +142,17 @@ class LocalRuntime:
         peaks = {logical_id: worker.peak_memory_mb() for logical_id, worker in workers.items()}
         return {logical_id: peak for logical_id, peak in peaks.items() if peak is not None}
 
-    def sample_event(self, logical_id: str, trigger: str, body: Any) -> dict[str, Any]:
-        """The function's `trigger` (sqs or api) event carrying `body`, as this stack delivers it."""
-        return sample_event(self.stack, self._spec(logical_id), self.routes, trigger, body)
+    def sample_event(
+        self, logical_id: str, trigger: str, body: Any, event: str | None = None
+    ) -> dict[str, Any]:
+        """The function's `trigger` (sqs, api, stream, schedule) event carrying `body`, as this stack
+        delivers it: of its template event named `event`, else its first of that trigger."""
+        return sample_event(self.stack, self._spec(logical_id), self.routes, trigger, body, event=event)
+
+    def event_files(self, body: Any) -> dict[str, dict[str, Any]]:
+        """{`<folder>-<trigger>.json`: event} for every function and each of its triggers, pinned
+        (`generate-event --all`: the files of events/)."""
+        return event_files(self.stack, self.functions, self.routes, body)
 
     def serve_api(self, port: int = 0) -> str:
         """Serve the template's Api events on 127.0.0.1:port (0: any free port); the base URL."""
