@@ -75,3 +75,21 @@ def test_cancelling_twice_is_harmless_and_a_final_or_unknown_request_cannot_be_c
     assert relay.get("done")[1]["status"] == "completed"  # nothing changed
     assert relay.cancel("never-submitted")[0] == 404
     assert relay.cancel("bad id with spaces")[0] == 404
+
+
+def test_a_cancelled_request_still_present_after_its_last_check_is_not_sent_again(aws, sandbox, monkeypatch):
+    for name, value in (("VERIFY_AFTER_S", "0"), ("VERIFY_BACKOFF_S", "0"), ("VERIFY_MAX_CHECKS", "1")):
+        monkeypatch.setenv(name, value)
+    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
+    relay = deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
+    sandbox.inject_fault("insider", "keep", count=None, route="delete")  # "{}", and she stays
+    relay.post({"request_id": "kept", "vendors": ["insider"], "identity": {"email": "ana@example.com"}})
+    relay.deliver("intake")
+    relay.deliver("insider")  # resolved and deleted (kept); its check is due at once
+    assert relay.cancel("kept")[0] == 200
+    relay.deliver("insider")  # the last check finds her: after the cancel, nothing is sent again
+    email = next(o for o in relay.get("kept")[1]["vendors"]["insider"] if o["identifier"] == "email")
+
+    assert [c["route"] for c in sandbox.calls("insider")] == ["profile", "delete", "profile"]
+    assert email["verification"] == "still_present"
+    assert "not sent again: the request was cancelled" in email["verification_reason"]

@@ -18,39 +18,24 @@ from tools.erasure_cli.people import read_people
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    """The package installed (no network: its dependencies are this environment's) into a
-    directory of its own; its `erasure` script runs this Python."""
-    target = tmp_path_factory.mktemp("installed")
+    """A fresh virtual environment with the package `pip install`ed in it, dependencies and all
+    (from the index, as an operator gets them): its bin directory."""
     # Built from a copy of what the package holds, so that the build leaves nothing in the checkout.
     source = tmp_path_factory.mktemp("source")
     shutil.copy(ROOT / "pyproject.toml", source)
     for package in ("tools/erasure_cli", "layers/connectors/erasure"):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "tools" / "__init__.py", source / "tools")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            ".",
-        ],
-        cwd=source,
-        check=True,
-        capture_output=True,
-    )
-    return target
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(source)], check=True, capture_output=True)
+    return venv / "bin"
 
 
 def erasure(installed: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(installed)}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return subprocess.run(
-        [str(installed / "bin" / "erasure"), *args], capture_output=True, text=True, env=env, cwd=installed
+        [str(installed / "erasure"), *args], capture_output=True, text=True, env=env, cwd=installed
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -142,8 +142,15 @@ class Verifier:
     """One vendor function's verification: it schedules the first checks of new results, and
     makes the checks that are due."""
 
-    def __init__(self, relay: Relay, ledger: OutcomeBook | None, queue: QueueVisibility):
+    def __init__(
+        self,
+        relay: Relay,
+        ledger: OutcomeBook | None,
+        queue: QueueVisibility,
+        cancelled_of: Callable[[set[str]], Mapping[str, str]] | None = None,
+    ):
         self.relay = relay
+        self.cancelled_of = cancelled_of  # a cancelled request's last check sends nothing again
         # A re-send goes whatever the ledger says (it says "final": that is why it is re-sent).
         self.resolver = Resolver(relay)
         self.ledger = ledger
@@ -236,13 +243,23 @@ class Verifier:
         its check's index, and the check comes again (nothing is written until it is sent)."""
         if not found_last:
             return [], []
+        ids = {check.request.request_id for _, check, _ in found_last}
+        cancelled = self.cancelled_of(ids) if self.cancelled_of else {}
+        findings = [
+            CheckFinding(
+                _not_sent_again(result, check.number, cancelled[check.request.request_id]), check.number
+            )
+            for _, check, result in found_last
+            if check.request.request_id in cancelled
+        ]
+        found_last = [entry for entry in found_last if entry[1].request.request_id not in cancelled]
         requests = [
             replace(check.request, identifiers=(result.identifier,)) for _, check, result in found_last
         ]
         # Through resolution, as the first time: what the identifier names now is deleted.
         resolved = self.resolver.resolve(requests, remaining_ms, {})
         again = self.resolver.delete(resolved, remaining_ms, {})
-        findings, to_retry = [], []
+        to_retry = []
         for (index, check, result), results in zip(found_last, again, strict=True):
             deletion = next(r for r in results if r.identifier == result.identifier)
             if not deletion.verdict.outcome.is_final:
@@ -265,6 +282,13 @@ class Verifier:
     def _send(self, checks: list[Check], now: float) -> None:
         if checks and self.settings:
             self.queue.send_delayed(self.settings.queue_url, [(c.message(), c.delay_s(now)) for c in checks])
+
+
+def _not_sent_again(result: IdentifierResult, checks: int, cancelled_at: str) -> IdentifierResult:
+    reason = (
+        f"still present after {checks} check(s); not sent again: the request was cancelled at {cancelled_at}"
+    )
+    return replace(result, verdict=replace(result.verdict, reason=reason))
 
 
 def _is_due(prior: PriorOutcome | None, check: Check) -> bool:

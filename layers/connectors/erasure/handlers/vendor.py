@@ -75,7 +75,9 @@ class VendorFunction:
         self.ledger = OutcomeBook(table, self.hasher) if table else None
         self.queue = QueueVisibility()
         self.resolver = Resolver(self.relay, self._prior_of if self.ledger else None)
-        self.verifier = Verifier(self.relay, self.ledger, self.queue)
+        self.verifier = Verifier(
+            self.relay, self.ledger, self.queue, self.claims.cancelled if self.claims else None
+        )
         self.scheduler = RetryScheduler(self.queue)
         learned = LearnedBook(table, self.hasher) if table else None
         self.enrichment = Enrichment(

@@ -68,6 +68,11 @@ class Claims(KeyedBook):
         cancelled = {i: h.cancelled_at for i in ids for _, h in heads.get(i, ()) if h.cancelled_at}
         return Admission(tuple(conflicting), expiries, seen_before, cancelled)
 
+    def cancelled(self, request_ids: set[str]) -> dict[str, str]:
+        """When each of these requests was cancelled, for those that were."""
+        heads = self._heads(request_ids)
+        return {i: h.cancelled_at for i, found in heads.items() for _, h in found if h.cancelled_at}
+
     def _heads(self, request_ids: set[str]) -> dict[str, list[tuple[str, Head]]]:
         """The live first items (REQUEST, CLAIM) of these requests; a rejected REQUEST names none."""
         keys = [{"request_id": i, "item": kind} for i in sorted(request_ids) for kind in HEADS]
