@@ -106,10 +106,14 @@ def no_such_request(*_: Any) -> Response:
     return json_response(404, NO_SUCH_REQUEST)
 
 
+def proxy_answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """An answer in the Lambda proxy form, for what is answered before the router."""
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
 def not_an_api_event() -> dict[str, Any]:
     """What a function answers an invocation that is neither an API Gateway nor an SQS event."""
-    body = {"message": "not an API Gateway REST or SQS event"}
-    return {"statusCode": 400, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+    return proxy_answer(400, {"message": "not an API Gateway REST or SQS event"})
 
 
 def outcomes_response(

@@ -8,6 +8,7 @@ It imports only its own path (no vendor code, no HTTP client): its cold start st
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ from erasure.ledger import ReceiptBook
 from erasure.ledger.listing import RequestList
 from erasure.observability import logger
 from erasure.request import is_request_id
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], dict]:
@@ -67,6 +70,10 @@ def status_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], 
     def handler(event: Any, context: Any) -> dict:
         if not isinstance(event, dict) or not isinstance(event.get("httpMethod"), str):
             return http_answers.not_an_api_event()
+        # A control character names no request; left in, a trailing newline would let the
+        # router's `$` take /v1/deletions/%0A for the list's route.
+        if _CONTROL.search(str(event.get("path") or "")):
+            return http_answers.proxy_answer(404, http_answers.NO_SUCH_REQUEST)
         return app.resolve(event, context)
 
     return handler
