@@ -160,3 +160,26 @@ def test_the_dashboard_shows_every_outcome_dead_letter_queue_function_and_the_al
     queues = {name for name, r in RESOURCES.items() if name.endswith("DeadLetterQueue")}
     functions = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
     assert queues | functions <= referenced and referenced <= set(RESOURCES)
+
+
+def test_every_function_logs_to_its_own_group_kept_for_the_set_days_under_the_relays_key():
+    prefix = "/erasure-relay/${AWS::StackName}/"
+    functions = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+    groups = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert len(groups) == len(functions) + 1  # and the API's access logs
+    for name, function in functions.items():
+        (group,) = function["Properties"]["LoggingConfig"]["LogGroup"].values()
+        properties = groups[group]
+        assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    for name, properties in groups.items():
+        assert properties["KmsKeyId"] == {"Fn::GetAtt": ["RelayKey", "Arn"]}, name
+        assert properties["LogGroupName"]["Fn::Sub"].startswith(prefix), name
+    # The key lets CloudWatch Logs use it for these groups only, and no longer than the ledger.
+    (logs,) = [
+        s
+        for s in RESOURCES["RelayKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if "Service" in s["Principal"]
+    ]
+    arn = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]["Fn::Sub"]
+    assert arn.endswith(f"log-group:{prefix}*")
+    assert PARAMETERS["LogRetentionDays"]["Default"] <= PARAMETERS["LedgerTtlDays"]["Default"]
