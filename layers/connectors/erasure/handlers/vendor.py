@@ -93,7 +93,14 @@ class VendorFunction:
     ) -> Relayed:
         """Admit the requests (one id, one request), then relay those admitted."""
         admission = self.claims.admit(requests) if self.claims and requests else None
-        admitted = [r for n, r in enumerate(requests) if not admission or not admission.conflicting[n]]
+        final = admission.final if admission else frozenset()
+        if final:  # a redriven, duplicated or late message: the request is over, nothing is sent
+            logger.info("messages for final requests: nothing sent", extra={"request_ids": sorted(final)})
+        admitted = [
+            r
+            for n, r in enumerate(requests)
+            if not (admission and admission.conflicting[n]) and r.request_id not in final
+        ]
         served = [
             (r.request_id, i)
             for r in admitted
@@ -120,7 +127,12 @@ class VendorFunction:
             ]
         )
         return Relayed(
-            [None if admission and admission.conflicting[n] else next(results) for n in range(len(requests))],
+            [
+                None
+                if admission and admission.conflicting[n]
+                else ([] if r.request_id in final else next(results))
+                for n, r in enumerate(requests)
+            ],
             admission,
         )
 

@@ -22,6 +22,7 @@ class Head:
     content: str | None  # None: written before contents were kept; taken as the same request
     expires_at: int
     cancelled_at: str | None = None  # the operator cancelled it (DELETE /v1/deletions/{id})
+    final: bool = False  # published final: every vendor answered, every check made
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Admission:
     expiries: Mapping[str, int]
     seen_before: frozenset[str]
     cancelled: Mapping[str, str] = field(default_factory=dict)  # request_id -> when
+    final: frozenset[str] = frozenset()  # published final: a message for one of these does nothing
 
 
 class Claims(KeyedBook):
@@ -66,7 +68,8 @@ class Claims(KeyedBook):
             conflicting.append(stated != content or any(h.content not in (None, content) for h in found))
         expiries = {i: min(h.expires_at for _, h in heads[i]) for i in ids if heads.get(i)}
         cancelled = {i: h.cancelled_at for i in ids for _, h in heads.get(i, ()) if h.cancelled_at}
-        return Admission(tuple(conflicting), expiries, seen_before, cancelled)
+        final = frozenset(i for i in ids for _, h in heads.get(i, ()) if h.final)
+        return Admission(tuple(conflicting), expiries, seen_before, cancelled, final)
 
     def cancelled(self, request_ids: set[str]) -> dict[str, str]:
         """When each of these requests was cancelled, for those that were."""
@@ -78,10 +81,15 @@ class Claims(KeyedBook):
         keys = [{"request_id": i, "item": kind} for i in sorted(request_ids) for kind in HEADS]
         now = int(time.time())
         heads: dict[str, list[tuple[str, Head]]] = {}
-        fields = ("request_id", "item", "content", "expires_at", "status", "cancelled_at")
+        fields = ("request_id", "item", "content", "expires_at", "status", "cancelled_at", "state_final")
         for item in self.table.get_all(keys, fields):
             if int(item.get("expires_at", now)) >= now and item.get("status") != "rejected":
-                head = Head(item.get("content"), int(item.get("expires_at", now)), item.get("cancelled_at"))
+                head = Head(
+                    item.get("content"),
+                    int(item.get("expires_at", now)),
+                    item.get("cancelled_at"),
+                    bool(item.get("state_final")),
+                )
                 heads.setdefault(item["request_id"], []).append((item["item"], head))
         return heads
 
