@@ -129,16 +129,21 @@ def flag_setting(env: Mapping[str, str], variable: str) -> bool:
 
 @dataclass(frozen=True)
 class ReceiptsSettings:
-    """The status and receipts functions' settings: the ledger, and DEADLINE_MARGIN_DAYS (7), how
-    long before its due_by a request not yet final raises the alarm."""
+    """The status and receipts functions' settings: the ledger, DEADLINE_MARGIN_DAYS (7), how
+    long before its due_by a request not yet final raises the alarm, and the longest a request
+    may stay open."""
 
     ledger: LedgerSettings
     deadline_margin_days: float
+    # REQUEST_MAX_LIFETIME_DAYS (15): a request not final this long after it was made is
+    # abandoned: its messages are gone from every queue and dead-letter queue by then (14 days).
+    max_lifetime_days: float = 15
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReceiptsSettings:
         margin = number_setting(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
-        return cls(LedgerSettings.from_env(env), margin)
+        lifetime = number_setting(env, "REQUEST_MAX_LIFETIME_DAYS", 15, float)
+        return cls(LedgerSettings.from_env(env), margin, lifetime)
 
 
 def url_from_env(env: Mapping[str, str], variable: str, default: str | None = None) -> str | None:

@@ -29,6 +29,9 @@ class RequestStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"  # an intake message that was not a request
     CANCELLED = "cancelled"  # cancelled, and every vendor has answered: what it took, or nothing
+    # Not final after the longest a request may live: what was not done is listed as awaiting,
+    # and will not be (its messages are gone from every queue).
+    ABANDONED = "abandoned"
 
 
 class RequestVerification(StrEnum):
@@ -115,6 +118,7 @@ class Receipt:
     dry_run: bool = False
     enrich: bool = False
     cancelled_at: str | None = None
+    abandoned_at: str | None = None
     # Identifiers vendors' lookups tied to the person (keyed hashes): where each was learned, and
     # the vendors it was carried to (whose outcomes for it are under `vendors`).
     learned: list[dict[str, Any]] = field(default_factory=list)
@@ -161,14 +165,20 @@ def build_receipt(
     outcomes += _skipped_at_intake(request, outcomes)
     awaiting = _awaiting(request, given_to, learned, outcomes)
     dry_run = bool(request.get("dry_run"))
-    final = not awaiting and all(
-        (o.outcome.is_final or (dry_run and o.outcome is Outcome.UNAUTHORIZED))
-        and o.verification is not Verification.PENDING
-        for o in outcomes
+    abandoned = bool(request.get("abandoned_at"))
+    final = abandoned or (
+        not awaiting
+        and all(
+            (o.outcome.is_final or (dry_run and o.outcome is Outcome.UNAUTHORIZED))
+            and o.verification is not Verification.PENDING
+            for o in outcomes
+        )
     )
     status = overall_status([o.outcome for o in outcomes], len(awaiting))
     if request.get("cancelled_at") and any(o.outcome is Outcome.CANCELLED for o in outcomes) and final:
         status = RequestStatus.CANCELLED
+    if abandoned:
+        status = RequestStatus.ABANDONED
     return Receipt(
         request_id=request_id,
         status=RequestStatus(request["status"]) if request.get("status") else status,
@@ -190,6 +200,7 @@ def build_receipt(
         dry_run=dry_run,
         enrich=bool(request.get("enrich")),
         cancelled_at=request.get("cancelled_at"),
+        abandoned_at=request.get("abandoned_at"),
         learned=learned,
     )
 

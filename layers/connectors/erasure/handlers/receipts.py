@@ -50,16 +50,20 @@ class StatusPublisher:
         self.ledger = ReceiptBook.from_settings(settings.ledger)
         self.events = eventbridge_client()
         self.margin = timedelta(days=settings.deadline_margin_days)
+        self.max_lifetime_days = settings.max_lifetime_days
         self.processor = BatchProcessor(
             event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
         )
 
-    def publish_changes(self, request_ids: list[str]) -> tuple[set[str], set[str]]:
+    def publish_changes(
+        self, request_ids: list[str], abandon_before: str | None = None
+    ) -> tuple[set[str], set[str]]:
         """Publish each request's change, if any: (the request_ids whose change is not published,
-        those published final, which leave the deadline index)."""
+        those published final, which leave the deadline index). Those made before
+        `abandon_before` and still open are abandoned first."""
         changes = []
         for request_id in request_ids:
-            change = self.ledger.status_change(request_id)
+            change = self.ledger.status_change(request_id, abandon_before)
             if change:
                 changes.append((request_id, change))
         failed: set[str] = set()
@@ -109,6 +113,7 @@ class StatusPublisher:
         found final leaves the deadline index, so the alarm counts only what is really open."""
         now = datetime.now(UTC)
         open_requests = self.ledger.open_due_by(utc_timestamp(datetime.max.replace(tzinfo=UTC)))
+        abandon_before = utc_timestamp(now - timedelta(days=self.max_lifetime_days))
         deadline = time.monotonic() + _watch_budget_s(context)
         reread, closed = 0, set()
         for start in range(0, len(open_requests), PUT_EVENTS_MAX):
@@ -116,7 +121,7 @@ class StatusPublisher:
                 break
             chunk = [request_id for request_id, _ in open_requests[start : start + PUT_EVENTS_MAX]]
             try:
-                _, final = self.publish_changes(chunk)
+                _, final = self.publish_changes(chunk, abandon_before)
             except Exception:  # EventBridge or the ledger unreachable: the next hour tries again
                 logger.exception("open requests not re-read", extra={"request_ids": chunk})
                 break

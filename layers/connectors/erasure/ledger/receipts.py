@@ -38,15 +38,22 @@ class ReceiptBook:
         """The auditor's receipt: overall status and every vendor's outcome per identifier."""
         return build_receipt(request_id, self._items(request_id))
 
-    def status_change(self, request_id: str) -> StatusChange | None:
+    def status_change(self, request_id: str, abandon_before: str | None = None) -> StatusChange | None:
         """The request's overall state and the state last published, when they differ, else None.
         Only requests taken by intake (with a REQUEST item) are published: a vendor route's own
-        deletions have none."""
+        deletions have none. A request made before `abandon_before` and still not final is
+        abandoned first."""
         items = self._items(request_id)
         request = next((i for i in items if i["item"] == REQUEST_ITEM), None)
         receipt = build_receipt(request_id, items)
         if receipt is None or request is None:
             return None
+        if abandon_before and not receipt.final and (receipt.created_at or "") < abandon_before:
+            self._abandon(request_id)
+            items = self._items(request_id)
+            request = next(i for i in items if i["item"] == REQUEST_ITEM)
+            receipt = build_receipt(request_id, items)
+            assert receipt is not None
         state = receipt.state()
         published = json.loads(request["published"]) if request.get("published") else None
         return None if published == state else StatusChange(state, published, receipt.created_at)
@@ -81,6 +88,15 @@ class ReceiptBook:
                 raise
             return False
         return True
+
+    def _abandon(self, request_id: str) -> None:
+        """Mark a request abandoned: final, with what was not done still listed as awaiting."""
+        self.table.db.update_item(
+            TableName=self.table.name,
+            Key=encode({"request_id": request_id, "item": REQUEST_ITEM}),
+            UpdateExpression="SET abandoned_at = if_not_exists(abandoned_at, :now)",
+            ExpressionAttributeValues=encode({":now": utc_timestamp()}),
+        )
 
     def cancel(self, request_id: str) -> Receipt | None:
         """Cancel a request taken by intake: from now on no vendor function sends what it has not
