@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from tools.sam_local.events import sample_event
 from tools.sam_local.functions import InvokeResult
 from tools.sam_local.in_process import InProcessStack, cold_start
 from tools.sam_local.template import referenced_ids
-from tools.vendor_sandbox import stand_in
+from tools.vendor_sandbox import VendorSandbox, seed_of, stand_in
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -199,6 +200,20 @@ def _bound_receives(stack: InProcessStack, max_receive_count: int | None) -> Non
             properties["RedrivePolicy"] = {**policy, "maxReceiveCount": max_receive_count}
 
 
+@contextmanager
+def sandbox_holding(people: list[dict[str, Any]]):
+    """The vendor sandbox on a free port, every vendor holding these people its own way."""
+    with VendorSandbox() as running:
+        running.seed(seed_of(people))
+        yield running
+
+
+def relay_against(sandbox, monkeypatch, **deploy: Any) -> DeployedRelay:
+    """The relay deployed (deploy_relay's options) with every vendor function pointed at `sandbox`."""
+    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
+    return deploy_relay(load_function, monkeypatch, **deploy)
+
+
 def deploy_relay(
     load, monkeypatch, max_receive_count: int | None = None, verify: bool = False
 ) -> DeployedRelay:
@@ -346,6 +361,18 @@ class DeployedRelay:
             QueueUrl=self.queue_urls[queue], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
         )
         return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+    def drain(self, rounds: int = 40) -> None:
+        """Deliver every queue until none has a visible message; what failed is due again at once."""
+        for _ in range(rounds):
+            delivered = False
+            for queue in ["intake", *VENDORS]:
+                result = self.deliver(queue)
+                if result:
+                    delivered = True
+                    self.make_visible(queue, {f["itemIdentifier"] for f in result["batchItemFailures"]})
+            if not delivered:
+                return
 
     def make_visible(self, queue, message_ids=None):
         """Time passes: the messages hidden by the last delivery (or those of them named) until

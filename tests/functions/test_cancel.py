@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import VENDORS, configure_functions, deploy_relay, load_function, sandbox_credentials
-from tools.vendor_sandbox import VendorSandbox, seed_of
+from tests.helpers import VENDORS, relay_against, sandbox_holding
 
 ANA = {"external_id": "ana-1", "email": "ana@example.com", "guid": "ct-ana", "uuid": "ana-uuid"}
 
 
 @pytest.fixture
 def sandbox():
-    with VendorSandbox() as running:
-        running.seed(seed_of([ANA]))
+    with sandbox_holding([ANA]) as running:
         yield running
 
 
 @pytest.fixture
 def relay(aws, sandbox, monkeypatch):
-    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
-    return deploy_relay(load_function, monkeypatch, max_receive_count=20)
+    return relay_against(sandbox, monkeypatch, max_receive_count=20)
 
 
 def deletions(sandbox, vendor=None) -> list[dict]:
@@ -80,8 +77,7 @@ def test_cancelling_twice_is_harmless_and_a_final_or_unknown_request_cannot_be_c
 def test_a_cancelled_request_still_present_after_its_last_check_is_not_sent_again(aws, sandbox, monkeypatch):
     for name, value in (("VERIFY_AFTER_S", "0"), ("VERIFY_BACKOFF_S", "0"), ("VERIFY_MAX_CHECKS", "1")):
         monkeypatch.setenv(name, value)
-    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
-    relay = deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
+    relay = relay_against(sandbox, monkeypatch, max_receive_count=20, verify=True)
     sandbox.inject_fault("insider", "keep", count=None, route="delete")  # "{}", and she stays
     relay.post({"request_id": "kept", "vendors": ["insider"], "identity": {"email": "ana@example.com"}})
     relay.deliver("intake")

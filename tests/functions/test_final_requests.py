@@ -6,23 +6,20 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from tests.helpers import VENDORS, configure_functions, deploy_relay, load_function, sandbox_credentials
-from tools.vendor_sandbox import VendorSandbox, seed_of
+from tests.helpers import VENDORS, relay_against, sandbox_holding
 
 ANA = {"external_id": "ana-1", "email": "ana@example.com", "guid": "ct-ana", "uuid": "ana-uuid"}
 
 
 @pytest.fixture
 def sandbox():
-    with VendorSandbox() as running:
-        running.seed(seed_of([ANA]))
+    with sandbox_holding([ANA]) as running:
         yield running
 
 
 @pytest.fixture
 def relay(aws, sandbox, monkeypatch):
-    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
-    return deploy_relay(load_function, monkeypatch, max_receive_count=20)
+    return relay_against(sandbox, monkeypatch, max_receive_count=20)
 
 
 def peek(relay, queue) -> list[str]:
@@ -60,8 +57,7 @@ def test_a_request_open_past_its_longest_life_is_abandoned_by_the_watch_and_says
     from tests.helpers import FakeContext
 
     monkeypatch.setenv("REQUEST_MAX_LIFETIME_DAYS", "15")
-    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
-    relay = deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
+    relay = relay_against(sandbox, monkeypatch, max_receive_count=20, verify=True)
     relay.post({"request_id": "stuck", "vendors": ["dfinery", "braze"], "identity": {"external_id": "ana-1"}})
     relay.deliver("intake")
     relay.deliver("dfinery")  # done; Braze's message never comes back (say, lost to its DLQ)

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from tests.helpers import VENDORS, configure_functions, deploy_relay, load_function, sandbox_credentials
+from tests.helpers import configure_functions, deploy_relay, load_function, sandbox_credentials
 from tools.vendor_sandbox import VendorSandbox
 
 JANE = {"external_id": "jane-2024", "email": "jane@example.com", "phone": "+6591234567"}
@@ -49,19 +49,6 @@ def relay(aws, sandbox, monkeypatch):
     return deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
 
 
-def drain(relay, rounds: int = 40) -> None:
-    """Deliver every queue until none has a visible message; what failed is due again at once."""
-    for _ in range(rounds):
-        delivered = False
-        for queue in ["intake", *VENDORS]:
-            result = relay.deliver(queue)
-            if result:
-                delivered = True
-                relay.make_visible(queue, {f["itemIdentifier"] for f in result["batchItemFailures"]})
-        if not delivered:
-            return
-
-
 def outcomes(receipt) -> dict[tuple[str, str], str]:
     """(vendor, identifier type) -> outcome; a type found twice at a vendor is listed once per hash."""
     found: dict[tuple[str, str], str] = {}
@@ -82,7 +69,7 @@ def deletion_calls(sandbox) -> list[dict]:
 
 def test_jane_by_email_alone_is_erased_wherever_a_vendor_can_find_her(relay, sandbox):
     assert relay.post({"request_id": "jane", "identity": {"email": JANE["email"]}})[0] == 202
-    drain(relay)
+    relay.drain()
     receipt = relay.get("jane")[1]
 
     assert outcomes(receipt) == {
@@ -112,7 +99,7 @@ def test_jane_by_email_alone_is_erased_wherever_a_vendor_can_find_her(relay, san
 
 def test_with_enrichment_dfinery_erases_her_by_the_external_id_the_others_know(relay, sandbox):
     relay.post({"request_id": "jane", "enrich": True, "identity": {"email": JANE["email"]}})
-    drain(relay)
+    relay.drain()
     receipt = relay.get("jane")[1]
 
     assert receipt["enrich"] is True and receipt["final"] is True
@@ -139,7 +126,7 @@ def test_insider_by_phone_finds_the_unifier_and_erases(relay, sandbox):
     relay.post(
         {"request_id": "by-phone", "vendors": ["insider"], "identity": {"phone_number": JANE["phone"]}}
     )
-    drain(relay)
+    relay.drain()
     receipt = relay.get("by-phone")[1]
 
     assert outcomes(receipt) == {
@@ -161,7 +148,7 @@ def test_a_shared_address_erases_no_one_and_says_why(relay, sandbox):
             "identity": {"email": "parks@example.com"},
         }
     )
-    drain(relay)
+    relay.drain()
     receipt = relay.get("parks")[1]
 
     (email,) = receipt["vendors"]["braze"]
@@ -183,7 +170,7 @@ def test_a_given_external_id_keeps_another_persons_profile_out(relay, sandbox):
             "identity": {"external_id": "park-1", "email": "parks@example.com"},
         }
     )
-    drain(relay)
+    relay.drain()
     receipt = relay.get("park-1")[1]
 
     assert outcomes(receipt) == {("braze", "external_id"): "accepted", ("braze", "email"): "ambiguous"}
@@ -192,7 +179,7 @@ def test_a_given_external_id_keeps_another_persons_profile_out(relay, sandbox):
 
 def test_a_dry_run_looks_up_and_deletes_nothing(relay, sandbox):
     relay.post({"request_id": "dry", "dry_run": True, "enrich": True, "identity": {"email": JANE["email"]}})
-    drain(relay)
+    relay.drain()
     receipt = relay.get("dry")[1]
 
     assert deletion_calls(sandbox) == []
@@ -217,7 +204,7 @@ def test_a_dry_run_reports_refused_credentials_at_once(relay, sandbox):
     relay.post(
         {"request_id": "dry", "dry_run": True, "vendors": ["insider"], "identity": {"email": "x@example.com"}}
     )
-    drain(relay)
+    relay.drain()
     receipt = relay.get("dry")[1]
 
     assert outcomes(receipt) == {("insider", "email"): "unauthorized"}
@@ -230,7 +217,7 @@ def test_a_lookup_throttled_garbled_or_lost_is_tried_again_before_anything_is_de
     sandbox.inject_fault("braze", "malformed", count=1, route="export")
     sandbox.inject_fault("braze", "reset", count=1, route="export")  # the answer lost
     relay.post({"request_id": "jane", "vendors": ["braze"], "identity": {"email": JANE["email"]}})
-    drain(relay)
+    relay.drain()
     receipt = relay.get("jane")[1]
 
     routes = [c["route"] for c in sandbox.calls("braze")]
@@ -244,7 +231,7 @@ def test_a_profile_that_appears_after_resolution_is_caught_and_erased_by_the_re_
     relay.deliver("intake")
     relay.deliver("braze")  # resolved and deleted
     sandbox.seed({"braze": {"users": [{"braze_id": "bz-late", "email": JANE["email"]}]}})
-    drain(relay)
+    relay.drain()
     receipt = relay.get("jane")[1]
 
     email = next(o for o in receipt["vendors"]["braze"] if o["identifier"] == "email")
@@ -255,7 +242,7 @@ def test_a_profile_that_appears_after_resolution_is_caught_and_erased_by_the_re_
 
 def test_learned_identifiers_are_logged_as_hashes_only(relay, sandbox, everything_logged):
     relay.post({"request_id": "jane", "enrich": True, "identity": {"email": JANE["email"]}})
-    drain(relay)
+    relay.drain()
     logged = everything_logged()
     assert '"message":"vendor call"' in logged
     assert not any(v in logged for v in JANE_VALUES)
@@ -269,7 +256,7 @@ def test_vendors_that_tie_the_address_to_different_external_ids_send_only_the_fi
         {**SEED, "clevertap": {"profiles": [{"identity": "park-1", "guid": "ct-p", "email": JANE["email"]}]}}
     )
     relay.post({"request_id": "jane", "enrich": True, "identity": {"email": JANE["email"]}})
-    drain(relay)
+    relay.drain()
     receipt = relay.get("jane")[1]
 
     external = [e for e in receipt["learned"] if e["identifier"] == "external_id"]

@@ -7,23 +7,20 @@ import json
 
 import pytest
 
-from tests.helpers import VENDORS, configure_functions, deploy_relay, load_function, sandbox_credentials
-from tools.vendor_sandbox import VendorSandbox, seed_of
+from tests.helpers import VENDORS, relay_against, sandbox_holding
 
 ANA = {"external_id": "ana-1", "email": "ana@example.com"}
 
 
 @pytest.fixture
 def sandbox():
-    with VendorSandbox() as running:
-        running.seed(seed_of([ANA]))
+    with sandbox_holding([ANA]) as running:
         yield running
 
 
 @pytest.fixture
 def relay(aws, sandbox, monkeypatch):
-    configure_functions(monkeypatch, sandbox.url, sandbox_credentials(sandbox))
-    deployed = deploy_relay(load_function, monkeypatch, verify=True)
+    deployed = relay_against(sandbox, monkeypatch, verify=True)
     for request_id, vendors in (("first", ["dfinery"]), ("second", ["braze"]), ("third", ["dfinery"])):
         deployed.post({"request_id": request_id, "vendors": vendors, "identity": {"external_id": "ana-1"}})
     deployed.deliver("intake")

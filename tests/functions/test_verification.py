@@ -68,19 +68,6 @@ def relay(aws, sandbox, monkeypatch):
     return deploy_relay(load_function, monkeypatch, max_receive_count=20, verify=True)
 
 
-def drain(relay, rounds: int = 30) -> None:
-    """Deliver every queue until none has a visible message; what failed is due again at once."""
-    for _ in range(rounds):
-        delivered = False
-        for queue in ["intake", *VENDORS]:
-            result = relay.deliver(queue)
-            if result:
-                delivered = True
-                relay.make_visible(queue, {f["itemIdentifier"] for f in result["batchItemFailures"]})
-        if not delivered:
-            return
-
-
 def lookups(sandbox, vendor):
     """The vendor's verification lookups: those after its first deletion call (the ones before
     it resolve whom to delete)."""
@@ -122,7 +109,7 @@ def test_a_person_erased_at_every_vendor_is_verified_gone_where_a_lookup_can_tel
     checks_at_once, relay, sandbox
 ):
     assert relay.post(JANE_REQUEST)[0] == 202
-    drain(relay)
+    relay.drain()
     status, receipt = relay.get("jane-erasure")
 
     assert status == 200
@@ -168,7 +155,7 @@ def test_a_vendor_that_keeps_the_person_ends_still_present_with_the_alarm(
 ):
     sandbox.inject_fault("insider", "keep", count=None, route="delete")  # "{}", and she stays
     relay.post(JANE_REQUEST)
-    drain(relay)
+    relay.drain()
     insider = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
 
     assert insider["outcome"] == "accepted"  # what Insider said; verification says what it did
@@ -205,14 +192,14 @@ def test_a_person_found_again_is_checked_later_until_gone(checks_at_once, relay,
     assert pending["verification_reason"].startswith("still present at check 1 of 3")
 
     sandbox.configure("clevertap", deletion_delay_seconds=0)  # the batch has run
-    drain(relay)
+    relay.drain()
     done = by_identifier(relay.get("jane-erasure")[1], "clevertap")["external_id"]
     assert (done["verification"], done["verification_checks"]) == ("verified_absent", 2)
 
 
 def test_a_check_waits_for_its_time_in_the_queue_and_looks_up_nothing_before(relay, sandbox):
     relay.post(JANE_REQUEST)  # the documented delays: 5 minutes at Braze and Insider, 48 h at CleverTap
-    drain(relay)
+    relay.drain()
     receipt = relay.get("jane-erasure")[1]
 
     assert [len(lookups(sandbox, v)) for v in VENDORS] == [0 for _ in VENDORS]
@@ -255,7 +242,7 @@ def test_a_check_delivered_twice_looks_up_once_and_is_recorded_once(checks_at_on
     relay.deliver("insider")  # the deletion; its check now waits in the queue
     (check,) = peek(relay, "insider")
     relay.sqs.send_message(QueueUrl=relay.queue_urls["insider"], MessageBody=check["Body"])  # a duplicate
-    drain(relay)
+    relay.drain()
 
     assert len(lookups(sandbox, "insider")) == 1
     email = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
@@ -268,7 +255,7 @@ def test_a_failed_lookup_is_tried_again_never_taken_for_an_answer(checks_at_once
     relay.deliver("braze")  # resolved and deleted: the checks are due at once
     sandbox.inject_fault("braze", "status", status=500, count=1, route="export")
     sandbox.inject_fault("braze", "malformed", count=1, route="export")
-    drain(relay)
+    relay.drain()
     braze = by_identifier(relay.get("jane-erasure")[1], "braze")
 
     checked_here = {i: o for i, o in braze.items() if i != "guid" and not o["resolved_from"]}
@@ -293,7 +280,7 @@ def test_each_change_of_a_request_is_published_and_a_final_one_leaves_the_deadli
     relay.publish()
     assert relay.status_events() == []  # nothing changed: nothing published
 
-    drain(relay)
+    relay.drain()
     capsys.readouterr()
     relay.publish()
     (last,) = relay.status_events()
@@ -333,7 +320,7 @@ def test_the_deadline_watch_counts_requests_not_final_near_their_due_by(relay, e
 
 def test_each_check_is_logged_by_type_and_hash_only(checks_at_once, relay, sandbox, everything_logged):
     relay.post(JANE_REQUEST)
-    drain(relay)
+    relay.drain()
     logged = everything_logged()
     assert not any(value in logged for value in JANE.values())
     lines = json_lines(logged)
@@ -352,7 +339,7 @@ def test_a_deletion_through_a_vendor_route_is_answered_pending_and_then_verified
     assert (answer["statusCode"], outcome["outcome"], outcome["verification"]) == (200, "accepted", "pending")
     # Her other identifiers, read first and erased in the same call, are checked through the email.
     assert {(i, o["outcome"], o["verification"]) for i, o in outcomes.items()} == {("uuid", "accepted", None)}
-    drain(relay)
+    relay.drain()
     assert len(lookups(sandbox, "insider")) == 1
     checked_items = [
         i for i in relay.ledger_items() if i["item"].startswith("OUTCOME#") and i.get("verification")
@@ -367,7 +354,7 @@ def test_a_check_that_comes_before_its_deletion_is_recorded_waits_for_it(checks_
     assert len(result["batchItemFailures"]) == 1 and lookups(sandbox, "insider") == []  # kept, not dropped
 
     relay.post(JANE_REQUEST)
-    drain(relay)
+    relay.drain()
     email = by_identifier(relay.get("jane-erasure")[1], "insider")["email"]
     assert (email["verification"], email["verification_checks"]) == ("verified_absent", 1)
     assert len(lookups(sandbox, "insider")) == 1
@@ -424,7 +411,7 @@ def test_the_watch_publishes_a_final_request_the_stream_missed_and_takes_it_off_
 
     soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
     relay.post({**JANE_REQUEST, "requested_at": datetime.now(UTC).isoformat(), "due_by": soon})
-    drain(relay)  # final; its stream batch never published
+    relay.drain()  # final; its stream batch never published
     capsys.readouterr()
     relay.receipts({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
     metrics = json_lines(capsys.readouterr().out)
