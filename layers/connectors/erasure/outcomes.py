@@ -161,6 +161,18 @@ class IdentifierResult:
     resolved_from: Identifier | None = None
 
 
+def settled_result(
+    request_id: str, vendor: str, identifier: Identifier, prior: PriorOutcome | None
+) -> IdentifierResult | None:
+    """What the ledger already holds as final for this identifier, answered as it stands (never
+    sent again, nothing to write); None when nothing final is there."""
+    if prior is None or not prior.verdict.outcome.is_final:
+        return None
+    return IdentifierResult(
+        request_id, vendor, identifier, prior.verdict, None, settled=True, verification=prior.verification
+    )
+
+
 def outcome_view(result: IdentifierResult, hasher: Callable[[Identifier], str]) -> dict:
     """One identifier's outcome as answered and logged: its type and keyed hash, never its value."""
     verdict = result.verdict

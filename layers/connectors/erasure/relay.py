@@ -21,7 +21,15 @@ from erasure.config import VendorSettings
 from erasure.errors import TransportFailure
 from erasure.http_client import HttpClient
 from erasure.observability import IdentifierHasher, logger, metrics
-from erasure.outcomes import Evidence, IdentifierResult, Outcome, PriorOutcome, Verdict, Verification
+from erasure.outcomes import (
+    Evidence,
+    IdentifierResult,
+    Outcome,
+    PriorOutcome,
+    Verdict,
+    Verification,
+    settled_result,
+)
 from erasure.pacing import RateGate
 from erasure.redaction import MAX_REASON_LENGTH, Redactor
 from erasure.request import DeletionRequest, Identifier, utc_timestamp
@@ -68,22 +76,17 @@ class Relay:
         for index, request in enumerate(requests):
             for identifier in request.identifiers:
                 reason = connector.skip_reason(request.action, identifier)
-                earlier = prior.get((request.request_id, identifier))
+                settled = settled_result(
+                    request.request_id,
+                    connector.name,
+                    identifier,
+                    prior.get((request.request_id, identifier)),
+                )
                 if reason:
                     verdict = Verdict(Outcome.SKIPPED, reason)
                     results[index].append(self._result(request, identifier, verdict, None))
-                elif earlier and earlier.verdict.outcome.is_final:
-                    results[index].append(
-                        IdentifierResult(
-                            request.request_id,
-                            connector.name,
-                            identifier,
-                            earlier.verdict,
-                            None,
-                            settled=True,
-                            verification=earlier.verification,
-                        )
-                    )
+                elif settled:
+                    results[index].append(settled)
                 else:
                     operation = connector.operation_for(request.action)
                     assert operation is not None  # skip_reason skips an action the vendor has no call for

@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from erasure.outcomes import IdentifierResult, Outcome, PriorOutcome, Profile, Verdict, Verification
+from erasure.outcomes import (
+    IdentifierResult,
+    Outcome,
+    PriorOutcome,
+    Profile,
+    Verdict,
+    Verification,
+    settled_result,
+)
 from erasure.relay import Relay, after_unconfirmed
 from erasure.request import DeletionRequest, Identifier, IdentifierType
 from erasure.vendors.base import Connector
@@ -207,11 +215,11 @@ class _Plan:
     def _not_sent(self, relay: Relay, identifier: Identifier, prior) -> IdentifierResult:
         """A dry run's direct identifier: what stands, skipped, or served without a lookup."""
         request, connector = self.resolution.request, self.connector
-        earlier = prior.get((request.request_id, identifier))
-        if earlier and earlier.verdict.outcome.is_final:
-            return IdentifierResult(
-                request.request_id, connector.name, identifier, earlier.verdict, None, settled=True
-            )
+        settled = settled_result(
+            request.request_id, connector.name, identifier, prior.get((request.request_id, identifier))
+        )
+        if settled:
+            return settled
         skip = connector.skip_reason(request.action, identifier)
         why = connector.unverifiable_reason(request.action, identifier) or "no lookup applies"
         verdict = (

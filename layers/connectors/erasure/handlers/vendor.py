@@ -38,7 +38,7 @@ from erasure.handlers.sqs import (
 from erasure.ledger import Admission, Claims, LedgerTable, OutcomeBook
 from erasure.ledger.learned import LearnedBook
 from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
-from erasure.outcomes import IdentifierResult, Outcome, Verdict, outcome_view
+from erasure.outcomes import IdentifierResult, Outcome, Verdict, outcome_view, settled_result
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, Identifier, InvalidRequest, json_document, parse
 from erasure.resolution import Resolver
@@ -139,20 +139,13 @@ class VendorFunction:
     def _cancelled(self, request: DeletionRequest, at: str, prior) -> list[IdentifierResult]:
         """A cancelled request's identifiers: what is final stands; the rest is never sent."""
         results = []
+        vendor, cancelled = self.connector.name, f"cancelled at {at}, before it was sent"
         for identifier in request.acted_on:
             earlier = prior.get((request.request_id, identifier))
             skip = self.connector.skip_reason(request.action, identifier)
-            if earlier and earlier.verdict.outcome.is_final:
-                verdict, settled = earlier.verdict, True
-            else:
-                reason = f"cancelled at {at}, before it was sent"
-                verdict, settled = (
-                    Verdict(Outcome.SKIPPED, skip) if skip else Verdict(Outcome.CANCELLED, reason),
-                    False,
-                )
-            results.append(
-                IdentifierResult(request.request_id, self.connector.name, identifier, verdict, None, settled)
-            )
+            verdict = Verdict(Outcome.SKIPPED, skip) if skip else Verdict(Outcome.CANCELLED, cancelled)
+            unsent = IdentifierResult(request.request_id, vendor, identifier, verdict, None)
+            results.append(settled_result(request.request_id, vendor, identifier, earlier) or unsent)
         return results
 
     def record(
