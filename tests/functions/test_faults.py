@@ -170,10 +170,15 @@ class AwsFaults:
         import botocore.client
 
         self.rng, self.on, self.injected = rng, False, Counter()
-        self.unrecorded: set[str] = set()  # outcome items whose write a fault refused
+        self.unrecorded: set[str] = set()  # outcome (and kept identifier) items a fault refused
+        self.sent: list[tuple[str, str]] = []  # (queue URL, body) of every message sent
         real = botocore.client.BaseClient._make_api_call
 
         def call(client, operation, params):
+            if operation == "SendMessage":
+                self.sent.append((params["QueueUrl"], params["MessageBody"]))
+            elif operation == "SendMessageBatch":
+                self.sent += [(params["QueueUrl"], e["MessageBody"]) for e in params["Entries"]]
             if self.on and operation in self.THROTTLED and self.rng.random() < 0.03:
                 self.injected[f"ledger {operation}"] += 1
                 for item in params.get("TransactItems", ()):
@@ -230,6 +235,34 @@ def deliver(relay, queue: str, figures: Counter, twice: bool) -> dict | None:
     except Exception:  # counted, and the batch comes back, as Lambda would do
         figures["escaped_exceptions"] += 1
         return {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in relay.received[queue]]}
+
+
+def replay_after_final(
+    relay, sandbox, sent: list[tuple[str, str]], values: list[str], population, capsys
+) -> None:
+    """The eraser forgets: no message the relay sent to a vendor queue carries a readable
+    identifier, nor does the ledger once every request is final; and every one of those messages
+    delivered again (a redrive, a late duplicate) calls no vendor and changes no receipt."""
+    vendor_queues = {relay.queue_urls[v]: v for v in VENDORS}
+    relayed = [(vendor_queues[url], body) for url, body in sent if url in vendor_queues]
+    readable = [body for _, body in relayed if any(v in body for v in values)]
+    ledger = json.dumps(relay.ledger_items(), default=str)
+    left = [v for v in values if v in ledger]
+    receipts = {r["request_id"]: relay.get(r["request_id"]) for r in population.requests}
+    calls = len(sandbox.calls())
+    for vendor, body in relayed:
+        relay.sqs.send_message(QueueUrl=relay.queue_urls[vendor], MessageBody=body)
+    relay.drain()
+    changed = [i for i, receipt in receipts.items() if relay.get(i) != receipt]
+    with capsys.disabled():
+        print(
+            f"  messages the relay sent to vendor queues: {len(relayed)}, with a readable identifier: "
+            f"{len(readable)}; identifiers readable in the ledger: {len(left)}; all delivered again: "
+            f"{len(sandbox.calls()) - calls} vendor calls, {len(changed)} receipts changed"
+        )
+    assert relayed and readable == [] and left == []
+    assert len(sandbox.calls()) == calls and changed == []
+    assert all(relay.waiting(v) == 0 and relay.in_flight(v) == 0 for v in VENDORS)  # acknowledged
 
 
 def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sandbox, capsys, monkeypatch):
@@ -320,7 +353,10 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
             # Every send but the last must have had an answer that is not final: a fault or a
             # throttle, or the ledger refused to record it (a fault here too). Anything else means
             # an identifier went out again after its outcome.
-            unrecorded = any(f"OUTCOME#{vendor}#{h}" in aws_faults.unrecorded for h in hashes_of[value])
+            # A refused keep of its identifier (ID#, before a check is sent) fails the record step too.
+            unrecorded = any(
+                {f"OUTCOME#{vendor}#{h}", f"ID#{h}"} & aws_faults.unrecorded for h in hashes_of[value]
+            )
             for call in calls[:-1]:
                 if call["fault"] is None and call["status"] != 429 and not unrecorded:
                     sent_after_final.append((vendor, value, call["status"]))
@@ -351,4 +387,5 @@ def test_receipts_match_the_vendors_under_faults_and_redelivery(faulty_relay, sa
     assert sent_after_final == []
     assert figures["escaped_exceptions"] == 0
     assert unpublished == [] and watched == []
+    replay_after_final(relay, sandbox, aws_faults.sent, list(hashes_of), population, capsys)
     assert sum(aws_faults.injected.values()) > 0 and figures["duplicate deliveries"] > 0

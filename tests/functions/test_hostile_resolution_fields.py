@@ -183,7 +183,7 @@ def test_with_enrich_default_a_request_that_does_not_say_is_enriched(enriching_r
     assert status == 202 and answer["vendors"]
     status, receipt = relay.get("r-default")
     assert (status, receipt["enrich"], receipt["dry_run"]) == (200, True, False)
-    (item,) = [i for i in relay.ledger_items() if i["request_id"] == "r-default"]
+    (item,) = [i for i in relay.ledger_items() if (i["request_id"], i["item"]) == ("r-default", "REQUEST")]
     assert item["enrich"] is True
     messages = vendor_messages(relay)
     assert len(messages) == len(answer["vendors"])
@@ -198,7 +198,7 @@ def test_with_enrich_default_a_request_that_says_false_stays_unenriched(enrichin
     assert relay.post({"request_id": "r-no", "identity": PERSON, "enrich": False})[0] == 202
     status, receipt = relay.get("r-no")
     assert (status, receipt["enrich"]) == (200, False)
-    (item,) = [i for i in relay.ledger_items() if i["request_id"] == "r-no"]
+    (item,) = [i for i in relay.ledger_items() if (i["request_id"], i["item"]) == ("r-no", "REQUEST")]
     assert item["enrich"] is False
     assert all("enrich" not in m for m in vendor_messages(relay))
     # Without `enrich` now, the default makes it a different request.

@@ -276,11 +276,20 @@ def test_an_unknown_request_id_is_a_404(relay):
     assert relay.get("never-submitted")[0] == 404
 
 
-def test_the_ledger_holds_no_identifier(relay):
+def test_the_ledger_holds_identifiers_only_for_the_messages_and_none_once_final(relay):
     relay.post({"request_id": "r-9", "action": "remove_identifier", "identity": PERSON})
     relay.post({"request_id": "r-10", "identity": PERSON})
     for queue in VENDORS:
         relay.deliver(queue)
+    holding = [
+        i["item"]
+        for i in relay.ledger_items()
+        if any(v in json.dumps(i, default=str) for v in PERSON.values())
+    ]
+    assert holding and all(item.startswith("ID#") for item in holding)  # kept for the messages only
+
+    relay.publish()
+    assert [relay.get(r)[1]["final"] for r in ("r-9", "r-10")] == [True, True]
     stored = json.dumps(relay.ledger_items(), default=str)
     assert "id_hash" in stored
     assert [value for value in PERSON.values() if value in stored] == []

@@ -212,7 +212,7 @@ def test_a_check_waits_for_its_time_in_the_queue_and_looks_up_nothing_before(rel
     (check,) = [m for m in peek(relay, "clevertap") if "verify" in json.loads(m["Body"])] or [None]
     body = json.loads(check["Body"]) if check else None
     assert body is None or body["verify"]["due_at"] - time.time() > 47 * 3600
-    early = Check(parse(JANE_REQUEST), 1, time.time() + 3600).message()
+    early = json.dumps(Check(parse(JANE_REQUEST), 1, time.time() + 3600).message())
     relay.sqs.send_message(QueueUrl=relay.queue_urls["insider"], MessageBody=early)
     result = relay.deliver("insider")
     assert len(result["batchItemFailures"]) == 1
@@ -348,7 +348,9 @@ def test_a_deletion_through_a_vendor_route_is_answered_pending_and_then_verified
 
 
 def test_a_check_that_comes_before_its_deletion_is_recorded_waits_for_it(checks_at_once, relay, sandbox):
-    early = Check(parse(JANE_REQUEST), 1, time.time()).message()  # sent, but its outcome not yet written
+    early = json.dumps(
+        Check(parse(JANE_REQUEST), 1, time.time()).message()
+    )  # sent, but its outcome not yet written
     relay.sqs.send_message(QueueUrl=relay.queue_urls["insider"], MessageBody=early)
     result = relay.deliver("insider")
     assert len(result["batchItemFailures"]) == 1 and lookups(sandbox, "insider") == []  # kept, not dropped

@@ -16,10 +16,11 @@ from dataclasses import replace
 import pytest
 
 from erasure.aws_clients import SQS_BATCH, SQS_BATCH_BYTES, sqs_batches
-from erasure.intake import FanOutFailed, Intake, NotSent, Routing, vendor_message
+from erasure.intake import FanOutFailed, Intake, NotSent, Routing
 from erasure.ledger import ConflictingRequest, StoredRequest
 from erasure.observability import IdentifierHasher
 from erasure.request import DeletionRequest, parse
+from erasure.sealing import vendor_message
 from erasure.vendors import CONNECTORS
 
 KNOWN = frozenset(CONNECTORS)
@@ -100,6 +101,11 @@ class FakeQueues:
         return sorted((len(bodies) for v, bodies in self.calls if v == vendor), reverse=True)
 
 
+def text_of(request: DeletionRequest) -> str:
+    """A vendor message as a deployment without a ledger sends it: its identifiers' values."""
+    return json.dumps(vendor_message(request), ensure_ascii=False)
+
+
 def intake(queues: FakeQueues | None = None, ledger: FakeLedger | None = None):
     ledger, queues = ledger or FakeLedger(), queues or FakeQueues()
     return Intake(Routing(QUEUES), ledger, queues), ledger, queues
@@ -121,7 +127,7 @@ def test_a_request_id_given_twice_in_one_bulk_is_opened_and_sent_once():
     for vendor in EXTERNAL_ID_VENDORS:
         assert queues.ids_sent_to(vendor) == ["req-a", "req-b"]
     sent = {json.loads(b)["request_id"]: b for _, bodies in queues.calls for b in bodies}
-    assert sent["req-a"] == vendor_message(first)  # the first one's message, once
+    assert sent["req-a"] == text_of(first)  # the first one's message, once
     for vendor in SKIPPED_VENDORS:
         assert queues.ids_sent_to(vendor) == []
     assert ledger.marked == [{"req-a": EXTERNAL_ID_VENDORS, "req-b": EXTERNAL_ID_VENDORS}]
@@ -175,7 +181,7 @@ def test_a_bulk_goes_to_each_vendor_queue_in_batches_of_ten_each_its_own_message
         assert queues.batch_sizes(vendor) == [SQS_BATCH, SQS_BATCH, 5]
         assert queues.ids_sent_to(vendor) == [r.request_id for r in requests]
     bodies = {b for _, sent in queues.calls for b in sent}
-    assert bodies == {vendor_message(r) for r in requests}
+    assert bodies == {text_of(r) for r in requests}
     (marks,) = ledger.marked
     assert marks == {r.request_id: EXTERNAL_ID_VENDORS for r in requests}
 
@@ -206,7 +212,7 @@ def test_a_refused_batch_leaves_only_its_own_requests_not_sent():
     again = FakeQueues()
     answers = Intake(Routing(QUEUES), ledger, again).submit_many(requests)
     assert all(isinstance(a, dict) for a in answers)
-    assert again.calls == [(REFUSING, [vendor_message(r) for r in requests[10:]])]
+    assert again.calls == [(REFUSING, [text_of(r) for r in requests[10:]])]
     assert ledger.marked[-1] == {"req-10": {REFUSING}, "req-11": {REFUSING}}
 
 
@@ -310,7 +316,7 @@ NON_ASCII = {
 )
 def test_a_vendor_message_keeps_non_ascii_as_utf8_and_reads_back_without_vendors(body):
     submitted = parse(body, known_vendors=KNOWN)
-    message = vendor_message(submitted)
+    message = text_of(submitted)
     assert "\\u" not in message  # as UTF-8: an escape would triple an identifier's size
     for text in ("zoë@exämple.com", "東京-ユーザー-1", "김철수", "🙂 café", "Ωmega"):
         assert text in message

@@ -26,7 +26,11 @@ from erasure.request import Identifier, IdentifierType
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:erasure-braze"
-MESSAGE = '{"request_id": "req-1", "action": "delete_profile", "identity": {"external_id": "u1"}}'
+BODY = '{"request_id": "req-1", "action": "delete_profile", "identity": {"external_id": "u1"}}'
+
+
+def MESSAGE() -> str:
+    return BODY
 
 
 # -- builders ------------------------------------------------------------------------------------------
@@ -42,7 +46,7 @@ def record(receives: int | str | None = 1, message_id: str = "m-1", **attributes
         {
             "messageId": message_id,
             "receiptHandle": f"handle-of-{message_id}",
-            "body": MESSAGE,
+            "body": BODY,
             "attributes": system,
             "messageAttributes": {
                 name: {
@@ -198,7 +202,7 @@ def test_a_throttled_record_received_often_is_sent_anew_with_its_first_id(receiv
     queue = FakeVisibility()
     sent_anew = RetryScheduler(queue).retry(record(receives), [throttled(45.0), throttled(30.0)], MESSAGE)
     assert sent_anew is True  # acknowledged: the new message carries it on
-    assert queue.resends == [(QUEUE_ARN, MESSAGE, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: "1"}, 45)]
+    assert queue.resends == [(QUEUE_ARN, BODY, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: "1"}, 45)]
     assert queue.delays == []
 
 
@@ -333,7 +337,7 @@ def test_postpone_with_a_message_sends_anew_only_after_enough_receives_and_reque
     assert RetryScheduler(queue).postpone(given, 3600, MESSAGE) is sent_anew
     if sent_anew:
         assert queue.resends == [
-            (QUEUE_ARN, MESSAGE, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: str(int(requeues or 0) + 1)}, 3600)
+            (QUEUE_ARN, BODY, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: str(int(requeues or 0) + 1)}, 3600)
         ]
         assert queue.delays == []
     else:
@@ -351,5 +355,5 @@ def test_a_record_never_sent_for_lack_of_time_comes_back_soon_and_travels_on_lik
     assert RetryScheduler.wait_seconds([unsent], 9) == MIN_THROTTLE_WAIT_SECONDS
     assert RetryScheduler(queue).retry(record(REQUEUE_AFTER_RECEIVES), [unsent], MESSAGE) is True
     assert queue.resends == [
-        (QUEUE_ARN, MESSAGE, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: "1"}, MIN_THROTTLE_WAIT_SECONDS)
+        (QUEUE_ARN, BODY, {ORIGINAL_MESSAGE_ID: "m-1", REQUEUES: "1"}, MIN_THROTTLE_WAIT_SECONDS)
     ]

@@ -76,11 +76,15 @@ def load_hash_key(env: Mapping[str, str] = os.environ, read_secret: SecretReader
 @dataclass(frozen=True)
 class LedgerSettings:
     """LEDGER_TABLE; LEDGER_TTL_DAYS (400) how long a request's items are kept; LEDGER_WRITERS (8)
-    transactions in flight at once (1 against moto, which is not thread-safe)."""
+    transactions in flight at once (1 against moto, which is not thread-safe);
+    REQUEST_MAX_LIFETIME_DAYS (15): a request not final this long after it was made is abandoned
+    (its messages are gone from every queue and dead-letter queue by then: 14 days), and its
+    identifiers with it."""
 
     table_name: str
     ttl_days: int
     writers: int
+    max_lifetime_days: float = 15
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LedgerSettings:
@@ -90,7 +94,8 @@ class LedgerSettings:
         raw = env.get("LEDGER_TTL_DAYS", "").strip() or "400"
         if not raw.isdigit() or int(raw) < 1:
             raise ConfigError("LEDGER_TTL_DAYS must be a whole number of days, at least 1")
-        return cls(name, int(raw), number_setting(env, "LEDGER_WRITERS", 8, int))
+        writers = number_setting(env, "LEDGER_WRITERS", 8, int)
+        return cls(name, int(raw), writers, number_setting(env, "REQUEST_MAX_LIFETIME_DAYS", 15, float))
 
 
 @dataclass(frozen=True)
@@ -130,20 +135,15 @@ def flag_setting(env: Mapping[str, str], variable: str) -> bool:
 @dataclass(frozen=True)
 class ReceiptsSettings:
     """The status and receipts functions' settings: the ledger, DEADLINE_MARGIN_DAYS (7), how
-    long before its due_by a request not yet final raises the alarm, and the longest a request
-    may stay open."""
+    long before its due_by a request not yet final raises the alarm."""
 
     ledger: LedgerSettings
     deadline_margin_days: float
-    # REQUEST_MAX_LIFETIME_DAYS (15): a request not final this long after it was made is
-    # abandoned: its messages are gone from every queue and dead-letter queue by then (14 days).
-    max_lifetime_days: float = 15
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReceiptsSettings:
         margin = number_setting(env, "DEADLINE_MARGIN_DAYS", 7, float, allow_zero=True)
-        lifetime = number_setting(env, "REQUEST_MAX_LIFETIME_DAYS", 15, float)
-        return cls(LedgerSettings.from_env(env), margin, lifetime)
+        return cls(LedgerSettings.from_env(env), margin)
 
 
 def url_from_env(env: Mapping[str, str], variable: str, default: str | None = None) -> str | None:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from erasure.ledger.learned import Learned, LearnedBook
 from erasure.request import DeletionRequest, Identifier, IdentifierType
 from erasure.resolution import Resolution
+from erasure.sealing import UNSEALED, Sealer, vendor_message
 from erasure.vendors.base import Connector
 
 DISAGREE = "another vendor tied this request to a different external id: two people may share the address"
@@ -32,8 +33,10 @@ class Enrichment:
         queue_urls: Mapping[str, str],
         book: LearnedBook | None,
         send_batch: SendBatch,
+        sealer: Sealer = UNSEALED,
     ):
         self.source = source
+        self.sealer = sealer
         self.connectors = connectors
         self.queue_urls = queue_urls
         self.book = book
@@ -46,7 +49,7 @@ class Enrichment:
             return
         noted: list[tuple[DeletionRequest, list[Learned]]] = []
         held: dict[tuple[str, Identifier], str] = {}
-        bodies: dict[str, list[str]] = {}
+        steps: list[tuple[str, DeletionRequest]] = []  # (vendor, the step it is sent)
         for resolution in resolutions:
             request, learned = resolution.request, resolution.learned()
             if not learned:
@@ -59,11 +62,14 @@ class Enrichment:
             noted.append((request, routed))
             for vendor in sorted({v for _, _, to in routed for v in to}):
                 ids = tuple(i for i, _, to in routed if vendor in to)
-                bodies.setdefault(vendor, []).append(
-                    _message(replace(request, learned=ids, learned_from=self.source))
-                )
+                steps.append((vendor, replace(request, learned=ids, learned_from=self.source)))
+        # Kept first (the steps name them), then noted (the receipt awaits them), then sent.
+        texts = self.sealer.seal([(step, vendor_message(step)) for _, step in steps])
         if noted:
             self.book.note(self.source, noted, expiries, held)
+        bodies: dict[str, list[str]] = {}
+        for (vendor, _), text in zip(steps, texts, strict=True):
+            bodies.setdefault(vendor, []).append(text)
         for vendor, messages in bodies.items():
             self.send_batch(self.queue_urls[vendor], messages)
 
@@ -103,9 +109,3 @@ class Enrichment:
             # there; its own person key names the profile it has just erased.
             and not (vendor == self.source and identifier.type is connector.person_type)
         ]
-
-
-def _message(request: DeletionRequest) -> str:
-    from erasure.intake import vendor_message  # the form every vendor queue reads
-
-    return vendor_message(request)

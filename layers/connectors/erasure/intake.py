@@ -8,7 +8,6 @@ by the next delivery of the same request, which sends only what is not yet marke
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from erasure.errors import ConflictingRequest, FanOutFailed
 from erasure.ledger import RequestBook, StoredRequest, content_fingerprint
 from erasure.observability import CORRELATION_ID, logger
 from erasure.request import DeletionRequest, parse
+from erasure.sealing import UNSEALED, Sealer, vendor_message
 from erasure.vendors import CONNECTORS
 
 # SendMessageBatch calls of one bulk in flight at once: independent, so latency, not order, matters.
@@ -63,9 +63,15 @@ Submitted = dict[str, Any] | ConflictingRequest | NotSent
 
 class Intake:
     def __init__(
-        self, routing: Routing, ledger: RequestBook, send_batch: SendBatch, enrich_default: bool = False
+        self,
+        routing: Routing,
+        ledger: RequestBook,
+        send_batch: SendBatch,
+        enrich_default: bool = False,
+        sealer: Sealer = UNSEALED,
     ):
         self.routing = routing
+        self.sealer = sealer  # the vendor queues get identifiers named, kept in the ledger
         self.ledger = ledger
         self.send_batch = send_batch
         self.enrich_default = enrich_default  # ENRICH_DEFAULT: for a request that does not say
@@ -104,6 +110,10 @@ class Intake:
 
     def _submit_distinct(self, requests: list[DeletionRequest]) -> list[Submitted]:
         stored = self.ledger.open_requests([self._entry(request) for request in requests])
+        # Kept once for every queue: the messages name them (a conflict's are not kept).
+        self.sealer.keep(
+            [r for r, entry in zip(requests, stored, strict=True) if isinstance(entry, StoredRequest)]
+        )
         sent, unsent = self._fan_out(requests, stored)
         # Marked only once accepted: a resubmission then sends exactly what is missing.
         self.ledger.mark_fanned_out(
@@ -141,7 +151,9 @@ class Intake:
 
         def send(job: tuple[str, list[int]]) -> str | None:
             vendor, indexes = job
-            bodies = [vendor_message(requests[i]) for i in indexes]
+            bodies = self.sealer.seal(
+                [(requests[i], vendor_message(requests[i])) for i in indexes], kept=True
+            )
             try:
                 self.send_batch(self.routing.queue_urls[vendor], bodies)
             except FanOutFailed as failure:
@@ -181,12 +193,3 @@ class Intake:
     def fingerprint(self, request: DeletionRequest) -> str:
         """What makes two submissions the same request, keyed so that it reveals no identifier."""
         return content_fingerprint(self.ledger.hasher, request, with_vendors=True)
-
-
-def vendor_message(request: DeletionRequest) -> str:
-    """What a vendor queue receives: the request with its id and time fixed; `vendors` only when
-    enrichment may carry what one vendor learns to the others (and must keep to those)."""
-    message = request.to_message()
-    if not request.enrich:
-        message.pop("vendors", None)
-    return json.dumps(message, ensure_ascii=False)  # as UTF-8: \uXXXX would triple its size

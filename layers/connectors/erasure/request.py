@@ -36,6 +36,7 @@ __all__ = [
     "InvalidRequest",
     "Regulation",
     "epoch_timestamp",
+    "identity_of",
     "is_request_id",
     "json_document",
     "parse",
@@ -108,7 +109,7 @@ class DeletionRequest:
         message: dict[str, Any] = {
             "request_id": self.request_id,
             "action": str(self.action),
-            "identity": _identity_of(self.identifiers),
+            "identity": identity_of(self.identifiers),
             "requested_at": self.requested_at,
         }
         if self.vendors is not None:
@@ -122,11 +123,11 @@ class DeletionRequest:
                 message[flag] = True
         if self.learned_from:
             message["learned_from"] = self.learned_from
-            message["learned"] = [_identity_of((i,)) for i in self.learned]
+            message["learned"] = [identity_of((i,)) for i in self.learned]
         return message
 
 
-def _identity_of(identifiers: tuple[Identifier, ...]) -> dict[str, Any]:
+def identity_of(identifiers: tuple[Identifier, ...]) -> dict[str, Any]:
     """The `identity` object that read_identifiers reads back into these identifiers."""
     identity: dict[str, Any] = {}
     for identifier in identifiers:

@@ -15,7 +15,6 @@ each wait doubling; after the last check the deletion is sent once more, the ide
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +40,7 @@ from erasure.outcomes import (
 from erasure.relay import Relay
 from erasure.request import DeletionRequest, FieldError, InvalidRequest, epoch_timestamp, parse
 from erasure.resolution import Resolver
+from erasure.sealing import UNSEALED, Sealer
 from erasure.vendors.base import Connector
 
 CHECK_FIELD = "verify"  # a queue message with this field is a check, not a deletion
@@ -57,11 +57,9 @@ class Check:
     number: int
     due_at: float
 
-    def message(self) -> str:
-        return json.dumps(
-            {**self.request.to_message(), CHECK_FIELD: {"check": self.number, "due_at": self.due_at}},
-            ensure_ascii=False,
-        )
+    def message(self) -> dict[str, Any]:
+        """Its plain form (erasure.sealing names its identifiers before it is sent)."""
+        return {**self.request.to_message(), CHECK_FIELD: {"check": self.number, "due_at": self.due_at}}
 
     def delay_s(self, now: float) -> int:
         """What SendMessage can wait of the time until due."""
@@ -148,8 +146,10 @@ class Verifier:
         ledger: OutcomeBook | None,
         queue: QueueVisibility,
         cancelled_of: Callable[[set[str]], Mapping[str, str]] | None = None,
+        sealer: Sealer = UNSEALED,
     ):
         self.relay = relay
+        self.sealer = sealer
         self.cancelled_of = cancelled_of  # a cancelled request's last check sends nothing again
         # A re-send goes whatever the ledger says (it says "final": that is why it is re-sent).
         self.resolver = Resolver(relay)
@@ -281,7 +281,10 @@ class Verifier:
 
     def _send(self, checks: list[Check], now: float) -> None:
         if checks and self.settings:
-            self.queue.send_delayed(self.settings.queue_url, [(c.message(), c.delay_s(now)) for c in checks])
+            bodies = self.sealer.seal([(c.request, c.message()) for c in checks])
+            self.queue.send_delayed(
+                self.settings.queue_url, [(b, c.delay_s(now)) for b, c in zip(bodies, checks, strict=True)]
+            )
 
 
 def _not_sent_again(result: IdentifierResult, checks: int, cancelled_at: str) -> IdentifierResult:

@@ -20,6 +20,7 @@ from erasure.handlers import http_answers
 from erasure.handlers.sqs import delivery_id, entry_point, request_defaults
 from erasure.intake import SENDERS, Intake, NotSent, Routing, Submitted
 from erasure.ledger import RequestBook
+from erasure.ledger.identities import IdentityBook
 from erasure.observability import IdentifierHasher, correlated, logger, metrics
 from erasure.request import (
     MAX_BULK_REQUESTS,
@@ -30,6 +31,7 @@ from erasure.request import (
     request_id_or_none,
     unknown_fields,
 )
+from erasure.sealing import Sealer
 from erasure.vendors import CONNECTORS
 
 BULK_CHUNK = 100  # the requests of a bulk recorded and fanned out together (one transaction)
@@ -43,8 +45,13 @@ NOT_BEGUN = "not begun within the time API Gateway allows a call"
 def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any]]:
     settings = IntakeSettings.from_env(list(CONNECTORS), env)  # once, at cold start
     ledger = RequestBook.from_settings(settings.ledger, IdentifierHasher(settings.hash_key))
+    identities = IdentityBook(ledger.table, ledger.hasher, settings.ledger.max_lifetime_days)
     intake = Intake(
-        Routing(settings.queue_urls), ledger, sqs_batch_sender(in_flight=SENDERS), settings.enrich_default
+        Routing(settings.queue_urls),
+        ledger,
+        sqs_batch_sender(in_flight=SENDERS),
+        settings.enrich_default,
+        Sealer(identities),
     )
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     app = APIGatewayRestResolver()

@@ -50,7 +50,7 @@ class StatusPublisher:
         self.ledger = ReceiptBook.from_settings(settings.ledger)
         self.events = eventbridge_client()
         self.margin = timedelta(days=settings.deadline_margin_days)
-        self.max_lifetime_days = settings.max_lifetime_days
+        self.max_lifetime_days = settings.ledger.max_lifetime_days
         self.processor = BatchProcessor(
             event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
         )
@@ -81,6 +81,8 @@ class StatusPublisher:
                 if self.ledger.mark_published(request_id, state, change.published) and state["final"]:
                     final.add(request_id)
                     _time_to_final(change.created_at)
+                    # Published final first: a forget that fails is made by the next reading.
+                    self.ledger.forget(request_id)
                 logger.info(
                     "status published",
                     extra={CORRELATION_ID: request_id, "status": state["status"], "final": state["final"]},

@@ -28,6 +28,7 @@ MAX_REQUEUES = 30
 # maxReceiveCount of 20 that rides out about 3.5 hours of vendor outage before the DLQ.
 TRANSIENT_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 15 * 60
+Travelling = Callable[[], str]  # a record's message as it is sent anew
 # A wait the vendor gave that is already over (a reset time just past) still gets a few seconds.
 MIN_THROTTLE_WAIT_SECONDS = 5
 
@@ -109,7 +110,7 @@ class RetryScheduler:
     def __init__(self, visibility: QueueVisibility | None = None) -> None:
         self._visibility = visibility or QueueVisibility()
 
-    def retry(self, record: SQSRecord, retry: list[IdentifierResult], message: str) -> bool:
+    def retry(self, record: SQSRecord, retry: list[IdentifierResult], message: Travelling) -> bool:
         """Schedule a record's retry; True when it was sent anew (acknowledge it), False when it
         is hidden until due (report it failed)."""
         seconds = self.wait_seconds(retry, receive_count(record))
@@ -120,16 +121,16 @@ class RetryScheduler:
         waiting = all(r.verdict.outcome is Outcome.THROTTLED or _never_sent(r) for r in retry)
         return self.postpone(record, seconds, message if waiting else None)
 
-    def postpone(self, record: SQSRecord, seconds: int, message: str | None) -> bool:
+    def postpone(self, record: SQSRecord, seconds: int, message: Travelling | None) -> bool:
         """Redeliver the record `seconds` from now: hidden (False: report it failed), or, once it
-        has been received often and `message` (its request as it travels) is given, sent anew
-        (True: acknowledge it)."""
+        has been received often and `message` (what makes its request as it travels: made only
+        when it is sent) is given, sent anew (True: acknowledge it)."""
         requeues = _attribute(record, REQUEUES)
         count = int(requeues) if requeues and requeues.isdigit() else 0
         if message and receive_count(record) >= REQUEUE_AFTER_RECEIVES and count < MAX_REQUEUES:
             attributes = {ORIGINAL_MESSAGE_ID: delivery_id(record), REQUEUES: str(count + 1)}
             try:
-                self._visibility.resend(record.event_source_arn, message, attributes, seconds)
+                self._visibility.resend(record.event_source_arn, message(), attributes, seconds)
                 return True
             except Exception as error:  # hidden instead: it still counts, but nothing is lost
                 logger.warning("could not send the record anew", extra={"error": type(error).__name__})

@@ -12,6 +12,7 @@ sent again; and a new success is scheduled for verification.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -28,23 +29,25 @@ from erasure.aws_clients import MAX_HIDE_S, QueueVisibility, sqs_batch_sender
 from erasure.enrichment import Enrichment
 from erasure.errors import ConflictingRequest, RetryLater
 from erasure.handlers import http_answers
+from erasure.handlers.messages import MessageReader, Over, Unreadable
 from erasure.handlers.sqs import (
     RetryScheduler,
     entry_point,
     receive_count,
-    request_defaults,
     was_delivered_before,
 )
 from erasure.ledger import Admission, Claims, LedgerTable, OutcomeBook
+from erasure.ledger.identities import IdentityBook
 from erasure.ledger.learned import LearnedBook
 from erasure.observability import CORRELATION_ID, IdentifierHasher, correlated, logger, metrics
 from erasure.outcomes import IdentifierResult, Outcome, Verdict, outcome_view, settled_result
 from erasure.relay import Relay
-from erasure.request import DeletionRequest, Identifier, InvalidRequest, json_document, parse
+from erasure.request import DeletionRequest, Identifier, InvalidRequest, parse
 from erasure.resolution import Resolver
+from erasure.sealing import Sealer, vendor_message
 from erasure.vendors import CONNECTORS
 from erasure.vendors.settings import VendorFunctionSettings, vendor_credentials
-from erasure.verification import CHECK_FIELD, Check, Verifier, read_check
+from erasure.verification import Check, Verifier
 
 # API Gateway answers 504 at 29 s, whatever the function's own timeout: the route's calls must
 # be answered (and written) before then.
@@ -75,14 +78,29 @@ class VendorFunction:
         self.ledger = OutcomeBook(table, self.hasher) if table else None
         self.queue = QueueVisibility()
         self.resolver = Resolver(self.relay, self._prior_of if self.ledger else None)
+        # The queues get identifiers named, never their values (kept in the ledger meanwhile).
+        identities = (
+            IdentityBook(table, self.hasher, settings.ledger.max_lifetime_days)
+            if table and settings.ledger
+            else None
+        )
+        self.sealer = Sealer(identities)
         self.verifier = Verifier(
-            self.relay, self.ledger, self.queue, self.claims.cancelled if self.claims else None
+            self.relay, self.ledger, self.queue, self.claims.cancelled if self.claims else None, self.sealer
         )
         self.scheduler = RetryScheduler(self.queue)
         learned = LearnedBook(table, self.hasher) if table else None
         self.enrichment = Enrichment(
-            vendor, CONNECTORS, settings.queue_urls, learned, sqs_batch_sender(1, lazy=True)
+            vendor, CONNECTORS, settings.queue_urls, learned, sqs_batch_sender(1, lazy=True), self.sealer
         )
+        self.reader = MessageReader(
+            frozenset(CONNECTORS), identities, self.claims.over if self.claims else None
+        )
+
+    def sealed(self, request: DeletionRequest, message: dict[str, Any]) -> str:
+        """The message as this function sends it anew (a requeue): its identifiers named."""
+        (text,) = self.sealer.seal([(request, message)])
+        return text
 
     def _prior_of(self, pairs: list[tuple[str, Identifier]]) -> dict:
         assert self.ledger is not None
@@ -232,7 +250,7 @@ class QueueBatch:
     def __init__(self, function: VendorFunction, event: dict, context: Any):
         self.function = function
         self.records = {r["messageId"]: SQSRecord(r) for r in event["Records"]}
-        self.parsed = {key: _read_message(record) for key, record in self.records.items()}
+        self.parsed = function.reader.read(self.records)
         self.remaining_ms = context.get_remaining_time_in_millis if context else None
         self.invocation = getattr(context, "aws_request_id", None) or "local"
         self.results: dict[str, list[IdentifierResult] | None] = {}
@@ -302,6 +320,14 @@ class QueueBatch:
             )
             metrics.add_metric(name="rejected", unit=MetricUnit.Count, value=1)
             return
+        if isinstance(outcome, Over):  # a redriven, duplicated or late message: nothing to send
+            logger.info(
+                "messages for final requests: nothing sent", extra={"request_ids": [outcome.request_id]}
+            )
+            return
+        if isinstance(outcome, Unreadable):
+            with correlated(outcome.request_id):
+                raise RetryLater("its identifiers are not readable while its request is open")
         request = outcome.request if isinstance(outcome, Check) else outcome
         with correlated(request.request_id):
             if isinstance(outcome, Check):
@@ -323,38 +349,25 @@ class QueueBatch:
             if not r.verdict.outcome.is_final
             and not (request.dry_run and r.verdict.outcome is Outcome.UNAUTHORIZED)
         ]
-        if retry and not self.function.scheduler.retry(record, retry, _travelling(request)):
+        travelling = functools.partial(self.function.sealed, request, vendor_message(request))
+        if retry and not self.function.scheduler.retry(record, retry, travelling):
             outcomes = sorted({str(r.verdict.outcome) for r in retry})
             raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
+
+    def _travelling(self, check: Check) -> Callable[[], str]:
+        return functools.partial(self.function.sealed, check.request, check.message())
 
     def _report_check(self, record: SQSRecord, check: Check) -> None:
         if record.message_id not in self.due:
             # Not due yet: hidden until it is (SQS delays a message 15 minutes at most).
             wait = min(MAX_HIDE_S, max(1, math.ceil(check.due_at - time.time())))
-            if not self.function.scheduler.postpone(record, wait, check.message()):
+            if not self.function.scheduler.postpone(record, wait, self._travelling(check)):
                 raise RetryLater("verification check not yet due")
             return
         if self.checks_failed:
             raise RetryLater(f"check not made ({self.checks_failed})")
         retry = self.lookups_to_retry[record.message_id]
-        if retry and not self.function.scheduler.retry(record, retry, check.message()):
+        if retry and not self.function.scheduler.retry(record, retry, self._travelling(check)):
             raise RetryLater(
                 f"{len(retry)} lookup(s) to retry: {sorted({str(r.verdict.outcome) for r in retry})}"
             )
-
-
-def _travelling(request: DeletionRequest) -> str:
-    from erasure.intake import vendor_message  # the form intake sends; not needed at cold start
-
-    return vendor_message(request)
-
-
-def _read_message(record: SQSRecord) -> DeletionRequest | Check | InvalidRequest:
-    """A deletion request, or (with CHECK_FIELD) a verification check; InvalidRequest if neither."""
-    try:
-        body = json_document(record.get("body"))
-        if isinstance(body, dict) and CHECK_FIELD in body:
-            return read_check(body, **request_defaults(record))
-        return parse(body, **request_defaults(record), known_vendors=frozenset(CONNECTORS), steps=True)
-    except InvalidRequest as invalid:
-        return invalid

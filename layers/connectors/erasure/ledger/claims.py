@@ -76,6 +76,11 @@ class Claims(KeyedBook):
         heads = self._heads(request_ids)
         return {i: h.cancelled_at for i, found in heads.items() for _, h in found if h.cancelled_at}
 
+    def over(self, request_ids: set[str]) -> set[str]:
+        """Of these requests, those published final, or whose items are gone (expired)."""
+        heads = self._heads(request_ids)
+        return {i for i in request_ids if not heads.get(i) or any(h.final for _, h in heads[i])}
+
     def _heads(self, request_ids: set[str]) -> dict[str, list[tuple[str, Head]]]:
         """The live first items (REQUEST, CLAIM) of these requests; a rejected REQUEST names none."""
         keys = [{"request_id": i, "item": kind} for i in sorted(request_ids) for kind in HEADS]

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from erasure.config import LedgerSettings
 from erasure.errors import AlreadyFinal
+from erasure.ledger.identities import forget
 from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, LedgerTable, encode
 from erasure.receipt import Receipt, build_receipt
 from erasure.times import utc_timestamp
@@ -46,7 +47,11 @@ class ReceiptBook:
         items = self._items(request_id)
         request = next((i for i in items if i["item"] == REQUEST_ITEM), None)
         receipt = build_receipt(request_id, items)
-        if receipt is None or request is None:
+        if receipt is None:
+            return None
+        if request is None:  # its identifiers go once every vendor answered it for good
+            if receipt.final and any(receipt.vendors.values()):
+                forget(self.table, request_id, items)
             return None
         if abandon_before and not receipt.final and (receipt.created_at or "") < abandon_before:
             self._abandon(request_id)
@@ -56,7 +61,15 @@ class ReceiptBook:
             assert receipt is not None
         state = receipt.state()
         published = json.loads(request["published"]) if request.get("published") else None
-        return None if published == state else StatusChange(state, published, receipt.created_at)
+        if published != state:
+            return StatusChange(state, published, receipt.created_at)
+        if state["final"]:  # published final: what a failed forget (or a late keep) left goes now
+            forget(self.table, request_id, items)
+        return None
+
+    def forget(self, request_id: str) -> int:
+        """Delete the identifiers kept for the request's messages (it is final); how many."""
+        return forget(self.table, request_id, self._items(request_id))
 
     def mark_published(self, request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> bool:
         """Note `state` as published (a final request leaves the deadline index); False when

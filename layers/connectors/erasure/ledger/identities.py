@@ -1,0 +1,81 @@
+"""Where a request's identifiers are readable while the relay still needs them, and nowhere else:
+one `ID#<id_hash>` item per identifier, in the ledger (encrypted at rest under the relay's key like
+every item). The relay's own queue messages name identifiers by hash only (erasure.sealing); a
+vendor function reads the values here, with one BatchGetItem a batch.
+
+They go when the request is final: the receipts function deletes them once it has published the
+final state (an abandoned request is final too). Their TTL, at the longest a request may live
+(REQUEST_MAX_LIFETIME_DAYS) and a day, is only the backstop: DynamoDB's TTL takes days."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from erasure.identifiers import read_identifiers
+from erasure.ledger.table import KeyedBook, LedgerTable, encode
+from erasure.observability import IdentifierHasher
+from erasure.request import FieldError, Identifier, identity_of
+
+IDENTITY_PREFIX = "ID#"
+MARGIN_S = 86400  # past the longest life: the abandoning watch runs hourly
+
+
+def identity_item(id_hash: str) -> str:
+    return f"{IDENTITY_PREFIX}{id_hash}"
+
+
+class IdentityBook(KeyedBook):
+    def __init__(self, table: LedgerTable, hasher: IdentifierHasher, lifetime_days: float):
+        super().__init__(table, hasher)
+        self.lifetime_s = int(lifetime_days * 86400) + MARGIN_S
+
+    def keep(self, identifiers: Iterable[tuple[str, Identifier]]) -> None:
+        """Make each (request_id, identifier) readable by its hash (again: keeping is idempotent)."""
+        expiry = min(self.table.expiry(), int(time.time()) + self.lifetime_s)
+        kept = {(request_id, self.hasher(i)): i for request_id, i in identifiers}
+        self.table.write_all(
+            [
+                {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": encode({"request_id": request_id, "item": identity_item(id_hash)}),
+                        "UpdateExpression": "SET #identity = :identity,"
+                        " expires_at = if_not_exists(expires_at, :expiry)",
+                        "ExpressionAttributeNames": {"#identity": "identity"},
+                        "ExpressionAttributeValues": encode(
+                            {":identity": identity_of((identifier,)), ":expiry": expiry}
+                        ),
+                    }
+                }
+                for (request_id, id_hash), identifier in sorted(kept.items(), key=lambda kv: kv[0])
+            ]
+        )
+
+    def read(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Identifier]:
+        """The identifiers of these (request_id, id_hash) that are still kept (not yet forgotten,
+        not past their lifetime)."""
+        keys = [{"request_id": r, "item": identity_item(h)} for r, h in sorted(set(wanted))]
+        if not keys:
+            return {}
+        now = int(time.time())
+        found: dict[tuple[str, str], Identifier] = {}
+        for item in self.table.get_all(keys, ("request_id", "item", "identity", "expires_at")):
+            errors: list[FieldError] = []
+            read = read_identifiers(item.get("identity"), errors)
+            if int(item.get("expires_at", now)) >= now and len(read) == 1 and not errors:
+                found[(item["request_id"], item["item"].removeprefix(IDENTITY_PREFIX))] = read[0]
+        return found
+
+
+def forget(table: LedgerTable, request_id: str, items: Iterable[Mapping[str, Any]]) -> int:
+    """Delete the request's kept identifiers among its `items` (as a Query read them); how many."""
+    deletes = [
+        {"Delete": {"TableName": table.name, "Key": encode({"request_id": request_id, "item": i["item"]})}}
+        for i in items
+        if str(i["item"]).startswith(IDENTITY_PREFIX)
+    ]
+    if deletes:
+        table.write_all(deletes)
+    return len(deletes)
