@@ -35,6 +35,8 @@ from tools.vendor_sandbox import VendorSandbox, seed_of, stand_in
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 HASH_KEY = "test-hash-key-0123456789abcdef0123456789abcdef"
+# One person every vendor holds (tests/functions/conftest.py seeds the sandbox with her).
+ANA = {"external_id": "ana-1", "email": "ana@example.com", "guid": "ct-ana", "uuid": "ana-uuid"}
 HASH_KEY_VARIABLE = "HASH_KEY_SECRET_ID"  # the setting that names the hash key's secret
 # Each connector's secret fields, with values in mixed case: a connector that must change a
 # credential's case (a vendor may take a name in lowercase only) is seen to do it.

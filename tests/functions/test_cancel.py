@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import VENDORS, relay_against, sandbox_holding
-
-ANA = {"external_id": "ana-1", "email": "ana@example.com", "guid": "ct-ana", "uuid": "ana-uuid"}
-
-
-@pytest.fixture
-def sandbox():
-    with sandbox_holding([ANA]) as running:
-        yield running
+from tests.helpers import VENDORS, relay_against
 
 
 @pytest.fixture

@@ -7,15 +7,7 @@ import json
 
 import pytest
 
-from tests.helpers import VENDORS, relay_against, sandbox_holding
-
-ANA = {"external_id": "ana-1", "email": "ana@example.com"}
-
-
-@pytest.fixture
-def sandbox():
-    with sandbox_holding([ANA]) as running:
-        yield running
+from tests.helpers import VENDORS, relay_against
 
 
 @pytest.fixture

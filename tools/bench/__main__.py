@@ -14,6 +14,7 @@ from erasure.observability import logger
 from tools import cold_start
 from tools.bench import cpu
 from tools.bench.ceilings import ceilings
+from tools.bench.forgetting import forgetting
 from tools.bench.local_stack import bulk_on_local_stack
 from tools.bench.report import Figure, progress, table
 from tools.bench.resolution import lookups_per_person
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     progress("bulk intake, network stubbed")
     sections.append(("bulk intake (network stubbed)", cpu.bulk_intake()))
+    progress("forgetting: messages that name identifiers, against carrying them or crypto-shredding")
+    sections.append(("what the eraser's forgetting costs (issue 21)", forgetting()))
     progress("a vendor batch's ledger writes, network stubbed")
     sections.append(("vendor function ledger work (network stubbed)", cpu.ledger_writes()))
     progress(

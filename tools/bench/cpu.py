@@ -11,11 +11,13 @@ from erasure.aws_clients import TRUSTED_CALLS
 from erasure.http_client import HttpAnswer
 from erasure.intake import Intake, Routing
 from erasure.ledger import LedgerTable, OutcomeBook, RequestBook
+from erasure.ledger.identities import IdentityBook
 from erasure.observability import IdentifierHasher
 from erasure.outcomes import IdentifierResult, Outcome, Verdict
 from erasure.redaction import Redactor
 from erasure.relay import _read
 from erasure.request import DeletionRequest, parse
+from erasure.sealing import Sealer
 from erasure.vendors import CONNECTORS
 from erasure.vendors.base import Operation, Target
 from tools.bench.report import Figure
@@ -106,8 +108,10 @@ def bulk_intake(count: int = 1000) -> list[Figure]:
         )
 
     urls = {vendor: f"https://sqs.us-east-1.amazonaws.com/123456789012/{vendor}" for vendor in CONNECTORS}
-    ledger = RequestBook(LedgerTable(aws.client("dynamodb", TRUSTED_CALLS), "ledger", 400), hasher)
-    intake = Intake(Routing(urls), ledger, send_batch)
+    table = LedgerTable(aws.client("dynamodb", TRUSTED_CALLS), "ledger", 400)
+    ledger = RequestBook(table, hasher)
+    # As deployed: the identifiers kept in the ledger, the messages naming them.
+    intake = Intake(Routing(urls), ledger, send_batch, sealer=Sealer(IdentityBook(table, hasher, 15)))
     body = json.dumps(
         {
             "requests": [

@@ -77,12 +77,12 @@ class StatusPublisher:
                 if entry.get("ErrorCode"):
                     failed.add(request_id)
                     continue
+                if state["final"]:  # forgotten first: it stays watched until that is done
+                    self.ledger.forget(request_id)
                 # Noted after it is published: a change is published at least once, never lost.
                 if self.ledger.mark_published(request_id, state, change.published) and state["final"]:
                     final.add(request_id)
                     _time_to_final(change.created_at)
-                    # Published final first: a forget that fails is made by the next reading.
-                    self.ledger.forget(request_id)
                 logger.info(
                     "status published",
                     extra={CORRELATION_ID: request_id, "status": state["status"], "final": state["final"]},

@@ -3,9 +3,12 @@ one `ID#<id_hash>` item per identifier, in the ledger (encrypted at rest under t
 every item). The relay's own queue messages name identifiers by hash only (erasure.sealing); a
 vendor function reads the values here, with one BatchGetItem a batch.
 
-They go when the request is final: the receipts function deletes them once it has published the
-final state (an abandoned request is final too). Their TTL, at the longest a request may live
-(REQUEST_MAX_LIFETIME_DAYS) and a day, is only the backstop: DynamoDB's TTL takes days."""
+They go when the request is final: the receipts function deletes them as it publishes the final
+state, before noting it (the request stays in the deadline index, watched, until they are gone);
+an abandoned request is final too. A request no intake recorded (a vendor route's, a message sent
+straight to a vendor queue) is never published: its go when the ledger's stream shows it final.
+Their TTL, at the longest a request may live (REQUEST_MAX_LIFETIME_DAYS) and a day, is only the
+backstop: DynamoDB's TTL takes days."""
 
 from __future__ import annotations
 
@@ -41,8 +44,8 @@ class IdentityBook(KeyedBook):
                     "Update": {
                         "TableName": self.table.name,
                         "Key": encode({"request_id": request_id, "item": identity_item(id_hash)}),
-                        "UpdateExpression": "SET #identity = :identity,"
-                        " expires_at = if_not_exists(expires_at, :expiry)",
+                        # A new expiry each time: an item left expired (TTL takes days) lives again.
+                        "UpdateExpression": "SET #identity = :identity, expires_at = :expiry",
                         "ExpressionAttributeNames": {"#identity": "identity"},
                         "ExpressionAttributeValues": encode(
                             {":identity": identity_of((identifier,)), ":expiry": expiry}
