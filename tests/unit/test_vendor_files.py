@@ -66,7 +66,7 @@ ALLOWED = {
     "tests/tools/test_erasure_cli_install.py": "a CSV row's vendors column, as Excel writes it",
     "tests/functions/test_cancel.py": "a vendor that took the erasure before the cancel",
     "tests/functions/test_final_requests.py": "one vendor that answered, one whose message never came back",
-    "tests/functions/test_forgetting.py": "a vendor that answered, one whose message waits, one sent to straight",
+    "tests/functions/test_forgetting.py": "one vendor answered, one waits, one sent to straight",
     "tests/unit/test_sealing.py": "a vendor name as a value of `vendors` (any would do)",
     "tests/functions/test_list.py": "requests sent to one vendor each, filtered by that vendor's outcome",
     "tests/functions/test_openapi_answers.py": "each vendor route's documented answers, held to the document",
