@@ -101,6 +101,16 @@ def test_an_abandoned_request_drops_its_identifiers_and_its_late_messages_send_n
     assert len(sandbox.calls("braze")) == calls and relay.get("left")[1] == receipt
 
 
+def test_a_final_request_submitted_again_keeps_nothing_again(relay):
+    body = {"request_id": "again", "vendors": ["dfinery"], "identity": {"external_id": "ana-1"}}
+    answer = relay.post(body)
+    relay.drain()
+    relay.publish()
+    assert relay.get("again")[1]["final"] and kept(relay, "again") == []
+    assert relay.post(body) == answer  # the first answer, as ever
+    assert kept(relay, "again") == [] and readable(relay) == []
+
+
 def test_a_request_sent_straight_to_a_vendor_queue_keeps_its_identifiers_for_its_checks_until_final(
     relay, sandbox
 ):

@@ -110,9 +110,14 @@ class Intake:
 
     def _submit_distinct(self, requests: list[DeletionRequest]) -> list[Submitted]:
         stored = self.ledger.open_requests([self._entry(request) for request in requests])
-        # Kept once for every queue: the messages name them (a conflict's are not kept).
+        # Kept once for every queue the messages go to, which name them: none for a conflict, nor
+        # for a request every queue has (a final one's are forgotten, and stay so).
         self.sealer.keep(
-            [r for r, entry in zip(requests, stored, strict=True) if isinstance(entry, StoredRequest)]
+            [
+                r
+                for r, e in zip(requests, stored, strict=True)
+                if isinstance(e, StoredRequest) and set(e.answer["vendors"]) - e.fanned_out
+            ]
         )
         sent, unsent = self._fan_out(requests, stored)
         # Marked only once accepted: a resubmission then sends exactly what is missing.
