@@ -128,3 +128,28 @@ def test_a_request_sent_straight_to_a_vendor_queue_keeps_its_identifiers_for_its
     assert receipt["final"] and receipt["vendors"]["braze"][0]["verification"] == "verified_absent"
     relay.receipts(stream_record("direct", "OUTCOME#braze"), FakeContext())
     assert kept(relay, "direct") == [] and readable(relay) == []
+
+    calls = len(sandbox.calls())  # the check again, late (a duplicate, a redrive): nothing to do
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["braze"], MessageBody=check)
+    assert relay.deliver("braze") == {"batchItemFailures": []}
+    assert len(sandbox.calls()) == calls and relay.get("direct")[1] == receipt
+
+
+def test_a_direct_request_final_at_one_vendor_keeps_what_another_vendor_just_kept(relay, sandbox):
+    """Without intake's record nobody lists the vendors: between a function's keep and its outcome
+    (the same invocation) the receipt looks final with the others' outcomes alone."""
+    direct = json.dumps({"request_id": "two", "identity": {"external_id": "ana-1"}})
+    relay.sqs.send_message(QueueUrl=relay.queue_urls["dfinery"], MessageBody=direct)
+    relay.deliver("dfinery")  # final (Dfinery cannot be checked)
+    boto3.resource("dynamodb").Table(relay.ledger_table).put_item(  # Braze's keep, its outcome to come
+        Item={
+            "request_id": "two",
+            "item": "ID#braze-kept",
+            "identity": {"external_id": "ana-1"},
+            "kept_at_braze": "2999-01-01T00:00:00.000Z",
+            "expires_at": 4_000_000_000,
+        }
+    )
+    assert relay.get("two")[1]["final"]
+    relay.receipts(stream_record("two", "ID#braze-kept"), FakeContext())
+    assert [i["item"] for i in kept(relay, "two")] == ["ID#braze-kept"]  # not forgotten under Braze

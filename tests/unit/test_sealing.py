@@ -42,7 +42,7 @@ def identities(draw) -> dict:
 
 @pytest.fixture
 def sealer(hasher) -> Sealer:
-    return Sealer(IdentityBook(LedgerTable(None, "ledger", 400), hasher, 15))
+    return Sealer(IdentityBook(LedgerTable(None, "ledger", 400), hasher, 15, "intake"))
 
 
 def kept(sealer: Sealer, *requests) -> dict:
@@ -54,7 +54,9 @@ def kept(sealer: Sealer, *requests) -> dict:
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(identity=identities(), learned=identities(), enrich=st.booleans())
 def test_a_named_message_reads_back_into_the_request_and_names_no_value(identity, learned, enrich):
-    sealer = Sealer(IdentityBook(LedgerTable(None, "ledger", 400), IdentifierHasher(HASH_KEY.encode()), 15))
+    sealer = Sealer(
+        IdentityBook(LedgerTable(None, "ledger", 400), IdentifierHasher(HASH_KEY.encode()), 15, "intake")
+    )
     request = parse(
         {"request_id": "r-1", "identity": identity, "enrich": enrich, "vendors": ["braze"]},
         known_vendors=frozenset({"braze"}),

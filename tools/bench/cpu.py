@@ -111,7 +111,9 @@ def bulk_intake(count: int = 1000) -> list[Figure]:
     table = LedgerTable(aws.client("dynamodb", TRUSTED_CALLS), "ledger", 400)
     ledger = RequestBook(table, hasher)
     # As deployed: the identifiers kept in the ledger, the messages naming them.
-    intake = Intake(Routing(urls), ledger, send_batch, sealer=Sealer(IdentityBook(table, hasher, 15)))
+    intake = Intake(
+        Routing(urls), ledger, send_batch, sealer=Sealer(IdentityBook(table, hasher, 15, "intake"))
+    )
     body = json.dumps(
         {
             "requests": [

@@ -32,7 +32,7 @@ HANDLER_MODULES = ("erasure.sealing", "erasure.ledger.identities", "erasure.hand
 
 def bytes_per_message() -> list[Figure]:
     figures = []
-    sealer = Sealer(IdentityBook(LedgerTable(None, "ledger", 400), IdentifierHasher(KEY), 15))
+    sealer = Sealer(IdentityBook(LedgerTable(None, "ledger", 400), IdentifierHasher(KEY), 15, "intake"))
     for name, identity in (("typical (external_id, email)", TYPICAL), ("largest (21 identifiers)", LARGEST)):
         request = parse({"request_id": "r-1", "identity": identity})
         plain = UNSEALED.seal([(request, vendor_message(request))])[0]
@@ -53,7 +53,7 @@ def cpu_per_record(count: int = 2000) -> list[Figure]:
     """Naming identifiers when a message is sent, reading them back when it is received (the
     ledger's answer given), against sending and parsing the values."""
     hasher = IdentifierHasher(KEY)
-    sealer = Sealer(IdentityBook(LedgerTable(None, "ledger", 400), hasher, 15))
+    sealer = Sealer(IdentityBook(LedgerTable(None, "ledger", 400), hasher, 15, "intake"))
     requests = [parse({"request_id": f"r-{n}", "identity": TYPICAL}) for n in range(count)]
     pairs = [(r, vendor_message(r)) for r in requests]
     plain = UNSEALED.seal(pairs)
@@ -112,7 +112,10 @@ def aws_calls_per_bulk() -> list[Figure]:
         for n in range(REQUESTS)
     ]
     named = Intake(
-        Routing(urls), RequestBook(table, hasher), send_batch, sealer=Sealer(IdentityBook(table, hasher, 15))
+        Routing(urls),
+        RequestBook(table, hasher),
+        send_batch,
+        sealer=Sealer(IdentityBook(table, hasher, 15, "intake")),
     )
     named.submit_many(requests)
     with_names = sum(aws.calls.values())

@@ -45,7 +45,7 @@ NOT_BEGUN = "not begun within the time API Gateway allows a call"
 def intake_handler(env: Mapping[str, str] = os.environ) -> Callable[[Any, Any], Mapping[str, Any]]:
     settings = IntakeSettings.from_env(list(CONNECTORS), env)  # once, at cold start
     ledger = RequestBook.from_settings(settings.ledger, IdentifierHasher(settings.hash_key))
-    identities = IdentityBook(ledger.table, ledger.hasher, settings.ledger.max_lifetime_days)
+    identities = IdentityBook(ledger.table, ledger.hasher, settings.ledger.max_lifetime_days, "intake")
     intake = Intake(
         Routing(settings.queue_urls),
         ledger,

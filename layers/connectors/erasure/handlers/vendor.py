@@ -80,7 +80,7 @@ class VendorFunction:
         self.resolver = Resolver(self.relay, self._prior_of if self.ledger else None)
         # The queues get identifiers named, never their values (kept in the ledger meanwhile).
         identities = (
-            IdentityBook(table, self.hasher, settings.ledger.max_lifetime_days)
+            IdentityBook(table, self.hasher, settings.ledger.max_lifetime_days, vendor)
             if table and settings.ledger
             else None
         )

@@ -23,6 +23,7 @@ class Head:
     expires_at: int
     cancelled_at: str | None = None  # the operator cancelled it (DELETE /v1/deletions/{id})
     final: bool = False  # published final: every vendor answered, every check made
+    forgotten: bool = False  # its identifiers are forgotten: a message naming them is over
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,28 @@ class Claims(KeyedBook):
         return {i: h.cancelled_at for i, found in heads.items() for _, h in found if h.cancelled_at}
 
     def over(self, request_ids: set[str]) -> set[str]:
-        """Of these requests, those published final, or whose items are gone (expired)."""
+        """Of these requests, those published final or whose identifiers were forgotten (final
+        without intake's record), or whose items are gone (expired)."""
         heads = self._heads(request_ids)
-        return {i for i in request_ids if not heads.get(i) or any(h.final for _, h in heads[i])}
+        return {
+            i for i in request_ids if not heads.get(i) or any(h.final or h.forgotten for _, h in heads[i])
+        }
 
     def _heads(self, request_ids: set[str]) -> dict[str, list[tuple[str, Head]]]:
         """The live first items (REQUEST, CLAIM) of these requests; a rejected REQUEST names none."""
         keys = [{"request_id": i, "item": kind} for i in sorted(request_ids) for kind in HEADS]
         now = int(time.time())
         heads: dict[str, list[tuple[str, Head]]] = {}
-        fields = ("request_id", "item", "content", "expires_at", "status", "cancelled_at", "state_final")
+        fields = (
+            "request_id",
+            "item",
+            "content",
+            "expires_at",
+            "status",
+            "cancelled_at",
+            "state_final",
+            "forgotten_at",
+        )
         for item in self.table.get_all(keys, fields):
             if int(item.get("expires_at", now)) >= now and item.get("status") != "rejected":
                 head = Head(
@@ -94,6 +107,7 @@ class Claims(KeyedBook):
                     int(item.get("expires_at", now)),
                     item.get("cancelled_at"),
                     bool(item.get("state_final")),
+                    bool(item.get("forgotten_at")),
                 )
                 heads.setdefault(item["request_id"], []).append((item["item"], head))
         return heads

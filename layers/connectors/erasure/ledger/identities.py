@@ -17,11 +17,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from erasure.identifiers import read_identifiers
-from erasure.ledger.table import KeyedBook, LedgerTable, encode
+from erasure.ledger.table import OUTCOME_PREFIX, KeyedBook, LedgerTable, encode
 from erasure.observability import IdentifierHasher
-from erasure.request import FieldError, Identifier, identity_of
+from erasure.request import FieldError, Identifier, identity_of, utc_timestamp
 
 IDENTITY_PREFIX = "ID#"
+KEPT_AT = "kept_at_"  # + the keeper: when it last kept the identifier
 MARGIN_S = 86400  # past the longest life: the abandoning watch runs hourly
 
 
@@ -30,13 +31,15 @@ def identity_item(id_hash: str) -> str:
 
 
 class IdentityBook(KeyedBook):
-    def __init__(self, table: LedgerTable, hasher: IdentifierHasher, lifetime_days: float):
+    def __init__(self, table: LedgerTable, hasher: IdentifierHasher, lifetime_days: float, keeper: str):
         super().__init__(table, hasher)
         self.lifetime_s = int(lifetime_days * 86400) + MARGIN_S
+        self.keeper = keeper  # "intake", or the vendor whose function keeps them
 
     def keep(self, identifiers: Iterable[tuple[str, Identifier]]) -> None:
         """Make each (request_id, identifier) readable by its hash (again: keeping is idempotent)."""
         expiry = min(self.table.expiry(), int(time.time()) + self.lifetime_s)
+        now = utc_timestamp()
         kept = {(request_id, self.hasher(i)): i for request_id, i in identifiers}
         self.table.write_all(
             [
@@ -45,10 +48,10 @@ class IdentityBook(KeyedBook):
                         "TableName": self.table.name,
                         "Key": encode({"request_id": request_id, "item": identity_item(id_hash)}),
                         # A new expiry each time: an item left expired (TTL takes days) lives again.
-                        "UpdateExpression": "SET #identity = :identity, expires_at = :expiry",
-                        "ExpressionAttributeNames": {"#identity": "identity"},
+                        "UpdateExpression": "SET #identity = :identity, expires_at = :expiry, #kept = :now",
+                        "ExpressionAttributeNames": {"#identity": "identity", "#kept": KEPT_AT + self.keeper},
                         "ExpressionAttributeValues": encode(
-                            {":identity": identity_of((identifier,)), ":expiry": expiry}
+                            {":identity": identity_of((identifier,)), ":expiry": expiry, ":now": now}
                         ),
                     }
                 }
@@ -72,13 +75,50 @@ class IdentityBook(KeyedBook):
         return found
 
 
-def forget(table: LedgerTable, request_id: str, items: Iterable[Mapping[str, Any]]) -> int:
-    """Delete the request's kept identifiers among its `items` (as a Query read them); how many."""
-    deletes = [
+def forget(
+    table: LedgerTable, request_id: str, items: Iterable[Mapping[str, Any]], head: str | None = None
+) -> int:
+    """Delete the request's kept identifiers among its `items` (as a Query read them), noting
+    `forgotten_at` on its `head` item if given (a message naming them is then over); how many."""
+    writes: list[dict[str, Any]] = [
         {"Delete": {"TableName": table.name, "Key": encode({"request_id": request_id, "item": i["item"]})}}
         for i in items
         if str(i["item"]).startswith(IDENTITY_PREFIX)
     ]
-    if deletes:
-        table.write_all(deletes)
-    return len(deletes)
+    if writes and head:
+        key = encode({"request_id": request_id, "item": head})
+        update = "SET forgotten_at = :now"
+        values = encode({":now": utc_timestamp()})
+        writes.append(
+            {
+                "Update": {
+                    "TableName": table.name,
+                    "Key": key,
+                    "UpdateExpression": update,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        )
+    if writes:
+        table.write_all(writes)
+    return len(writes)
+
+
+def answered_since_kept(items: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether every function that kept one of these identifiers has written an outcome since:
+    a request no intake recorded has no list of its vendors, so until a keeper's outcome is
+    written (just after its keep, in the same invocation) its receipt may look final without it."""
+    listed = list(items)
+    latest: dict[str, str] = {}
+    for item in listed:
+        if str(item["item"]).startswith(OUTCOME_PREFIX) and item.get("updated_at"):
+            vendor = str(item.get("vendor"))
+            latest[vendor] = max(latest.get(vendor, ""), str(item["updated_at"]))
+    kept = [
+        (name.removeprefix(KEPT_AT), str(at))
+        for item in listed
+        if str(item["item"]).startswith(IDENTITY_PREFIX)
+        for name, at in item.items()
+        if name.startswith(KEPT_AT)
+    ]
+    return bool(kept) and all(latest.get(keeper, "") >= at for keeper, at in kept)

@@ -11,8 +11,16 @@ from botocore.exceptions import ClientError
 
 from erasure.config import LedgerSettings
 from erasure.errors import AlreadyFinal
-from erasure.ledger.identities import forget
-from erasure.ledger.table import DEADLINE_INDEX, DEADLINE_WATCH, OPEN, REQUEST_ITEM, LedgerTable, encode
+from erasure.ledger.identities import answered_since_kept, forget
+from erasure.ledger.table import (
+    CLAIM_ITEM,
+    DEADLINE_INDEX,
+    DEADLINE_WATCH,
+    OPEN,
+    REQUEST_ITEM,
+    LedgerTable,
+    encode,
+)
 from erasure.receipt import Receipt, build_receipt
 from erasure.times import utc_timestamp
 
@@ -49,9 +57,9 @@ class ReceiptBook:
         receipt = build_receipt(request_id, items)
         if receipt is None:
             return None
-        if request is None:  # its identifiers go once every vendor answered it for good
-            if receipt.final and any(receipt.vendors.values()):
-                forget(self.table, request_id, items)
+        if request is None:  # no intake record: its identifiers go once it is final at every keeper
+            if receipt.final and answered_since_kept(items):
+                forget(self.table, request_id, items, head=CLAIM_ITEM)
             return None
         if abandon_before and not receipt.final and (receipt.created_at or "") < abandon_before:
             self._abandon(request_id)
