@@ -30,11 +30,19 @@ class Sealer:
 
     def __init__(self, book: IdentityBook | None):
         self.book = book
+        # (request_id, id_hash) the batch at hand was read from: kept already, not written again.
+        self.read_from: frozenset[tuple[str, str]] = frozenset()
 
     def keep(self, requests: Sequence[DeletionRequest]) -> None:
         """Keep the identifiers (given and learned) of these requests readable by their hash."""
         if self.book is not None:
-            self.book.keep((r.request_id, i) for r in requests for i in (*r.identifiers, *r.learned))
+            hasher = self.book.hasher
+            self.book.keep(
+                (r.request_id, i)
+                for r in requests
+                for i in (*r.identifiers, *r.learned)
+                if (r.request_id, hasher(i)) not in self.read_from
+            )
 
     def seal(
         self, messages: Sequence[tuple[DeletionRequest, dict[str, Any]]], kept: bool = False

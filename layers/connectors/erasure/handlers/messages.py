@@ -15,7 +15,7 @@ from erasure.handlers.sqs import request_defaults
 from erasure.ledger.identities import IdentityBook
 from erasure.observability import logger
 from erasure.request import DeletionRequest, InvalidRequest, json_document, parse
-from erasure.sealing import Sealed, sealed_or_none
+from erasure.sealing import UNSEALED, Sealed, Sealer, sealed_or_none
 from erasure.verification import CHECK_FIELD, Check, read_check
 
 
@@ -42,10 +42,12 @@ class MessageReader:
         known_vendors: frozenset[str],
         identities: IdentityBook | None,
         over: Callable[[set[str]], set[str]] | None,
+        sealer: Sealer = UNSEALED,
     ):
         self.known_vendors = known_vendors
         self.identities = identities
         self.over = over  # of these request_ids, those final or expired
+        self.sealer = sealer  # told what the batch was read from: it need not keep that again
 
     def read(self, records: Mapping[str, SQSRecord]) -> dict[str, Message]:
         bodies: dict[str, Any] = {}
@@ -74,8 +76,10 @@ class MessageReader:
         """Put each sealed message's opened body in `bodies`; of those that stay sealed, the
         request_ids that are over. The ledger unreachable: all stay sealed, none over (retried)."""
         wanted = {pair for s in sealed.values() for pair in s.wanted}
+        self.sealer.read_from = frozenset()
         try:
             found = self.identities.read(wanted) if self.identities and wanted else {}
+            self.sealer.read_from = frozenset(found)
             for key, named in sealed.items():
                 bodies[key] = named.opened(found) or named
             missing = {b.request_id for b in bodies.values() if isinstance(b, Sealed)}

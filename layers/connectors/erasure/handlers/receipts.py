@@ -78,7 +78,7 @@ class StatusPublisher:
                     failed.add(request_id)
                     continue
                 if state["final"]:  # forgotten first: it stays watched until that is done
-                    self.ledger.forget(request_id)
+                    self.ledger.forget(request_id, change)
                 # Noted after it is published: a change is published at least once, never lost.
                 if self.ledger.mark_published(request_id, state, change.published) and state["final"]:
                     final.add(request_id)

@@ -94,7 +94,7 @@ class VendorFunction:
             vendor, CONNECTORS, settings.queue_urls, learned, sqs_batch_sender(1, lazy=True), self.sealer
         )
         self.reader = MessageReader(
-            frozenset(CONNECTORS), identities, self.claims.over if self.claims else None
+            frozenset(CONNECTORS), identities, self.claims.over if self.claims else None, self.sealer
         )
 
     def sealed(self, request: DeletionRequest, message: dict[str, Any]) -> str:

@@ -41,6 +41,8 @@ class IdentityBook(KeyedBook):
         expiry = min(self.table.expiry(), int(time.time()) + self.lifetime_s)
         now = utc_timestamp()
         kept = {(request_id, self.hasher(i)): i for request_id, i in identifiers}
+        if not kept:
+            return
         self.table.write_all(
             [
                 {

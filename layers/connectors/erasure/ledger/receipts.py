@@ -4,6 +4,7 @@ last published, and the deadline index of requests not yet final."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from erasure.config import LedgerSettings
 from erasure.errors import AlreadyFinal
-from erasure.ledger.identities import answered_since_kept, forget
+from erasure.ledger.identities import IDENTITY_PREFIX, answered_since_kept, forget
 from erasure.ledger.table import (
     CLAIM_ITEM,
     DEADLINE_INDEX,
@@ -27,11 +28,13 @@ from erasure.times import utc_timestamp
 
 @dataclass(frozen=True)
 class StatusChange:
-    """A request's state, the one last published (None: never), and when it was created."""
+    """A request's state, the one last published (None: never), when it was created, and its
+    items that keep identifiers (deleted once it is final)."""
 
     state: dict[str, Any]
     published: dict[str, Any] | None
     created_at: str | None
+    kept: tuple[Mapping[str, Any], ...] = ()
 
 
 class ReceiptBook:
@@ -70,14 +73,16 @@ class ReceiptBook:
         state = receipt.state()
         published = json.loads(request["published"]) if request.get("published") else None
         if published != state:
-            return StatusChange(state, published, receipt.created_at)
+            kept = tuple(i for i in items if str(i["item"]).startswith(IDENTITY_PREFIX))
+            return StatusChange(state, published, receipt.created_at, kept)
         if state["final"]:  # published final: what a failed forget (or a late keep) left goes now
             forget(self.table, request_id, items)
         return None
 
-    def forget(self, request_id: str) -> int:
-        """Delete the identifiers kept for the request's messages (it is final); how many."""
-        return forget(self.table, request_id, self._items(request_id))
+    def forget(self, request_id: str, change: StatusChange) -> int:
+        """Delete the identifiers kept for the request's messages (it is final), as its change
+        read them; how many."""
+        return forget(self.table, request_id, change.kept)
 
     def mark_published(self, request_id: str, state: dict[str, Any], previous: dict[str, Any] | None) -> bool:
         """Note `state` as published (a final request leaves the deadline index); False when
