@@ -358,6 +358,13 @@ class DeployedRelay:
         delivery.delete(batch, failed)
         return {"batchItemFailures": [{"itemIdentifier": i} for i in sorted(failed)]}
 
+    def delayed(self, queue):
+        """Messages sent with a delay not yet over (a retry sent anew at a throttle's wait)."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_urls[queue], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )
+        return int(attributes["Attributes"]["ApproximateNumberOfMessagesDelayed"])
+
     def in_flight(self, queue):
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_urls[queue], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]

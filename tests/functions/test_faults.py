@@ -211,12 +211,18 @@ def submit_bulk(relay, requests: list[dict]) -> int:
 
 
 def drain(relay, faults: FaultMix, rng: random.Random) -> dict[str, int]:
-    """Deliver every queue until all are empty; what asks to be retried is due at once; now and
-    then a batch is delivered twice, as SQS may."""
+    """Deliver every queue until all are empty, delayed messages included (a message sent anew at
+    a throttle's wait is not lost); what asks to be retried is due at once; now and then a batch
+    is delivered twice, as SQS may."""
     figures: Counter[str] = Counter()
     queues = ["intake", *VENDORS]
-    while any(relay.waiting(q) or relay.in_flight(q) for q in queues) and figures["rounds"] < 500:
+    while (
+        any(relay.waiting(q) or relay.in_flight(q) or relay.delayed(q) for q in queues)
+        and figures["rounds"] < 500
+    ):
         figures["rounds"] += 1
+        if not any(relay.waiting(q) or relay.in_flight(q) for q in queues):
+            time.sleep(1)  # only messages sent anew at a throttle's wait (up to a minute) are left
         for queue in queues:
             faults.maybe()
             result = deliver(relay, queue, figures, twice=queue != "intake" and rng.random() < 0.1)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from erasure.identifiers import read_identifiers
 from erasure.ledger.table import OUTCOME_PREFIX, KeyedBook, LedgerTable, encode
 from erasure.observability import IdentifierHasher
@@ -80,30 +82,25 @@ class IdentityBook(KeyedBook):
 def forget(
     table: LedgerTable, request_id: str, items: Iterable[Mapping[str, Any]], head: str | None = None
 ) -> int:
-    """Delete the request's kept identifiers among its `items` (as a Query read them), noting
+    """Delete the request's kept identifiers among its `items` (as a Query read them), then note
     `forgotten_at` on its `head` item if given (a message naming them is then over); how many."""
-    writes: list[dict[str, Any]] = [
-        {"Delete": {"TableName": table.name, "Key": encode({"request_id": request_id, "item": i["item"]})}}
-        for i in items
-        if str(i["item"]).startswith(IDENTITY_PREFIX)
-    ]
-    if writes and head:
-        key = encode({"request_id": request_id, "item": head})
-        update = "SET forgotten_at = :now"
-        values = encode({":now": utc_timestamp()})
-        writes.append(
-            {
-                "Update": {
-                    "TableName": table.name,
-                    "Key": key,
-                    "UpdateExpression": update,
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        )
-    if writes:
-        table.write_all(writes)
-    return len(writes)
+    names = [str(i["item"]) for i in items if str(i["item"]).startswith(IDENTITY_PREFIX)]
+    if not names:
+        return 0
+    table.delete_all([{"request_id": request_id, "item": name} for name in names])
+    if head:
+        try:
+            table.db.update_item(
+                TableName=table.name,
+                Key=encode({"request_id": request_id, "item": head}),
+                UpdateExpression="SET forgotten_at = :now",
+                ConditionExpression="attribute_exists(request_id)",  # gone (expired): nothing to say
+                ExpressionAttributeValues=encode({":now": utc_timestamp()}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+    return len(names)
 
 
 def answered_since_kept(items: Iterable[Mapping[str, Any]]) -> bool:

@@ -42,6 +42,7 @@ LIST_INDEX = "RequestsByCreation"
 LISTED, LISTED_REQUEST = "listed", "request"
 
 BATCH_GET_MAX = 100  # BatchGetItem's most keys a call
+BATCH_WRITE_MAX = 25  # BatchWriteItem's most requests a call
 TRANSACTION_MAX = 100  # TransactWriteItems' most items a call
 TRANSACTION_ATTEMPTS = 5  # a transaction cancelled by a concurrent one on the same item is retried
 _from_dynamodb = TypeDeserializer().deserialize
@@ -150,6 +151,20 @@ class LedgerTable:
                 attempt += 1
             pending += unprocessed
         return found
+
+    def delete_all(self, keys: list[dict[str, str]]) -> None:
+        """Delete the items of these keys (BatchWriteItem, 25 a call: no transaction is needed to
+        delete what nobody writes any more); what DynamoDB leaves unprocessed is asked again."""
+        pending = [{"DeleteRequest": {"Key": encode(key)}} for key in keys]
+        attempt = 0
+        while pending:
+            chunk, pending = pending[:BATCH_WRITE_MAX], pending[BATCH_WRITE_MAX:]
+            answer = self.db.batch_write_item(RequestItems={self.name: chunk})
+            unprocessed = answer.get("UnprocessedItems", {}).get(self.name, [])
+            if unprocessed:
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+                attempt += 1
+            pending += unprocessed
 
     def query(self, **request: Any) -> list[dict[str, Any]]:
         """Every item a Query finds (all its pages), as plain values."""
