@@ -258,7 +258,7 @@ def replay_after_final(
     calls = len(sandbox.calls())
     for vendor, body in relayed:
         relay.sqs.send_message(QueueUrl=relay.queue_urls[vendor], MessageBody=body)
-    relay.drain()
+    relay.drain(rounds=len(relayed))  # a batch a queue a round at least: enough to empty them
     changed = [i for i, receipt in receipts.items() if relay.get(i) != receipt]
     with capsys.disabled():
         print(
