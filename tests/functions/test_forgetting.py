@@ -141,12 +141,25 @@ def test_a_direct_request_final_at_one_vendor_keeps_what_another_vendor_just_kep
     direct = json.dumps({"request_id": "two", "identity": {"external_id": "ana-1"}})
     relay.sqs.send_message(QueueUrl=relay.queue_urls["dfinery"], MessageBody=direct)
     relay.deliver("dfinery")  # final (Dfinery cannot be checked)
-    boto3.resource("dynamodb").Table(relay.ledger_table).put_item(  # Braze's keep, its outcome to come
+    table = boto3.resource("dynamodb").Table(relay.ledger_table)
+    table.put_item(  # Braze's keep, its identifier's outcome to come
         Item={
             "request_id": "two",
             "item": "ID#braze-kept",
             "identity": {"external_id": "ana-1"},
             "kept_at_braze": "2999-01-01T00:00:00.000Z",
+            "expires_at": 4_000_000_000,
+        }
+    )
+    table.put_item(  # and the profile it found, written just before it, final
+        Item={
+            "request_id": "two",
+            "item": "OUTCOME#braze#a-profile",
+            "vendor": "braze",
+            "identifier": "braze_id",
+            "id_hash": "a-profile",
+            "outcome": "deleted",
+            "updated_at": "2999-01-01T00:00:01.000Z",
             "expires_at": 4_000_000_000,
         }
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from erasure.ledger.identities import IdentityBook
 from erasure.request import MAX_LEARNED, DeletionRequest, identity_of, is_request_id
 
 IDENTITY_REF, LEARNED_REF = "identity_ref", "learned_ref"
+ActsOn = Callable[[DeletionRequest, Identifier], bool]
 MAX_REFS = 64  # far more than one request's identifiers (21) or one step's (MAX_LEARNED)
 _ID_HASH = re.compile(r"^[0-9a-f]{32}$")
 
@@ -28,8 +29,9 @@ _ID_HASH = re.compile(r"^[0-9a-f]{32}$")
 class Sealer:
     """Turns the relay's messages into what its queues carry: identifiers kept, then named."""
 
-    def __init__(self, book: IdentityBook | None):
+    def __init__(self, book: IdentityBook | None, acts_on: ActsOn | None = None):
         self.book = book
+        self.acts_on = acts_on  # whether the keeper will write an outcome for an identifier
         # (request_id, id_hash) the batch at hand was read from: kept already, not written again.
         self.read_from: frozenset[tuple[str, str]] = frozenset()
 
@@ -38,7 +40,7 @@ class Sealer:
         if self.book is not None:
             hasher = self.book.hasher
             self.book.keep(
-                (r.request_id, i)
+                (r.request_id, i, bool(self.acts_on and self.acts_on(r, i)))
                 for r in requests
                 for i in (*r.identifiers, *r.learned)
                 if (r.request_id, hasher(i)) not in self.read_from

@@ -84,7 +84,7 @@ class VendorFunction:
             if table and settings.ledger
             else None
         )
-        self.sealer = Sealer(identities)
+        self.sealer = Sealer(identities, self._acts_on)
         self.verifier = Verifier(
             self.relay, self.ledger, self.queue, self.claims.cancelled if self.claims else None, self.sealer
         )
@@ -96,6 +96,9 @@ class VendorFunction:
         self.reader = MessageReader(
             frozenset(CONNECTORS), identities, self.claims.over if self.claims else None, self.sealer
         )
+
+    def _acts_on(self, request: DeletionRequest, identifier: Identifier) -> bool:
+        return self.connector.skip_reason(request.action, identifier) is None
 
     def sealed(self, request: DeletionRequest, message: dict[str, Any]) -> str:
         """The message as this function sends it anew (a requeue): its identifiers named."""
@@ -224,6 +227,7 @@ def vendor_handler(
         event = app.current_event
         key = (event.headers or {}).get("idempotency-key")
         request = parse(http_answers.request_body(event), default_request_id=key)
+        function.sealer.read_from = frozenset()  # this call read nothing a batch kept
         logger.set_correlation_id(request.request_id)  # for the rest of this invocation
         context = app.lambda_context
         started = time.monotonic()

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from erasure.identifiers import read_identifiers
 from erasure.ledger.table import OUTCOME_PREFIX, KeyedBook, LedgerTable, encode
 from erasure.observability import IdentifierHasher
+from erasure.receipt import LEARNED_PREFIX
 from erasure.request import FieldError, Identifier, identity_of, utc_timestamp
 
 IDENTITY_PREFIX = "ID#"
@@ -38,30 +39,46 @@ class IdentityBook(KeyedBook):
         self.lifetime_s = int(lifetime_days * 86400) + MARGIN_S
         self.keeper = keeper  # "intake", or the vendor whose function keeps them
 
-    def keep(self, identifiers: Iterable[tuple[str, Identifier]]) -> None:
-        """Make each (request_id, identifier) readable by its hash (again: keeping is idempotent)."""
+    def keep(self, identifiers: Iterable[tuple[str, Identifier, bool]]) -> None:
+        """Make each (request_id, identifier, acted on) readable by its hash (again: keeping is
+        idempotent); `acted on`: the keeper will write an outcome for it (`kept_at_<keeper>`)."""
         expiry = min(self.table.expiry(), int(time.time()) + self.lifetime_s)
         now = utc_timestamp()
-        kept = {(request_id, self.hasher(i)): i for request_id, i in identifiers}
+        kept: dict[tuple[str, str], tuple[Identifier, bool]] = {}
+        for request_id, identifier, acted_on in identifiers:
+            key = (request_id, self.hasher(identifier))
+            kept[key] = (identifier, acted_on or kept.get(key, (identifier, False))[1])
         if not kept:
             return
         self.table.write_all(
             [
-                {
-                    "Update": {
-                        "TableName": self.table.name,
-                        "Key": encode({"request_id": request_id, "item": identity_item(id_hash)}),
-                        # A new expiry each time: an item left expired (TTL takes days) lives again.
-                        "UpdateExpression": "SET #identity = :identity, expires_at = :expiry, #kept = :now",
-                        "ExpressionAttributeNames": {"#identity": "identity", "#kept": KEPT_AT + self.keeper},
-                        "ExpressionAttributeValues": encode(
-                            {":identity": identity_of((identifier,)), ":expiry": expiry, ":now": now}
-                        ),
-                    }
-                }
-                for (request_id, id_hash), identifier in sorted(kept.items(), key=lambda kv: kv[0])
+                self._kept(request_id, id_hash, identifier, acted_on, expiry, now)
+                for (request_id, id_hash), (identifier, acted_on) in sorted(
+                    kept.items(), key=lambda kv: kv[0]
+                )
             ]
         )
+
+    def _kept(
+        self, request_id: str, id_hash: str, identifier: Identifier, acted_on: bool, expiry: int, now: str
+    ) -> dict[str, Any]:
+        # A new expiry each time: an item left expired (TTL takes days) lives again.
+        update = "SET #identity = :identity, expires_at = :expiry" + (", #kept = :now" if acted_on else "")
+        names = {"#identity": "identity", **({"#kept": KEPT_AT + self.keeper} if acted_on else {})}
+        values = {
+            ":identity": identity_of((identifier,)),
+            ":expiry": expiry,
+            **({":now": now} if acted_on else {}),
+        }
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": encode({"request_id": request_id, "item": identity_item(id_hash)}),
+                "UpdateExpression": update,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": encode(values),
+            }
+        }
 
     def read(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Identifier]:
         """The identifiers of these (request_id, id_hash) that are still kept (not yet forgotten,
@@ -104,20 +121,24 @@ def forget(
 
 
 def answered_since_kept(items: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether every function that kept one of these identifiers has written an outcome since:
-    a request no intake recorded has no list of its vendors, so until a keeper's outcome is
-    written (just after its keep, in the same invocation) its receipt may look final without it."""
+    """Whether every function that kept an identifier it acts on has written its outcome for
+    that identifier since (or learned it: the receipt then awaits the vendors it went to). A
+    request no intake recorded has no list of its vendors: between a keep and that outcome (the
+    same invocation, which writes a profile's outcome before its identifier's) its receipt may
+    look final without it."""
     listed = list(items)
-    latest: dict[str, str] = {}
+    names = {str(item["item"]): item for item in listed}
     for item in listed:
-        if str(item["item"]).startswith(OUTCOME_PREFIX) and item.get("updated_at"):
-            vendor = str(item.get("vendor"))
-            latest[vendor] = max(latest.get(vendor, ""), str(item["updated_at"]))
-    kept = [
-        (name.removeprefix(KEPT_AT), str(at))
-        for item in listed
-        if str(item["item"]).startswith(IDENTITY_PREFIX)
-        for name, at in item.items()
-        if name.startswith(KEPT_AT)
-    ]
-    return bool(kept) and all(latest.get(keeper, "") >= at for keeper, at in kept)
+        name = str(item["item"])
+        if not name.startswith(IDENTITY_PREFIX):
+            continue
+        id_hash = name.removeprefix(IDENTITY_PREFIX)
+        for attribute, kept_at in item.items():
+            if not attribute.startswith(KEPT_AT):
+                continue
+            vendor = attribute.removeprefix(KEPT_AT)
+            outcome = names.get(f"{OUTCOME_PREFIX}{vendor}#{id_hash}", {})
+            answered = str(outcome.get("updated_at", "")) >= str(kept_at)
+            if not answered and f"{LEARNED_PREFIX}{vendor}#{id_hash}" not in names:
+                return False
+    return True

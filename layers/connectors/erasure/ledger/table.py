@@ -162,8 +162,10 @@ class LedgerTable:
             answer = self.db.batch_write_item(RequestItems={self.name: chunk})
             unprocessed = answer.get("UnprocessedItems", {}).get(self.name, [])
             if unprocessed:
-                time.sleep(min(1.0, 0.05 * 2**attempt))
                 attempt += 1
+                if attempt > TRANSACTION_ATTEMPTS:  # the caller's retry deletes the rest
+                    raise RuntimeError("the ledger kept leaving deletions unprocessed")
+                time.sleep(min(1.0, 0.05 * 2**attempt))
             pending += unprocessed
 
     def query(self, **request: Any) -> list[dict[str, Any]]:
