@@ -5,6 +5,7 @@ the relay did before) and against crypto-shredding (design (b), measured where i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -147,6 +148,9 @@ def import_ms() -> list[Figure]:
     """Cold-start cost: the new modules over what a vendor function imports anyway, and what
     design (b) would add (the `cryptography` package's AEAD, not in the Lambda runtime)."""
 
+    # The child finds the layer where this process does (tools.bench puts it on sys.path).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
     def cost(setup: str, module: str) -> float:
         code = (
             f"import time; {setup}; t = time.perf_counter(); import {module}; "
@@ -155,7 +159,7 @@ def import_ms() -> list[Figure]:
         runs = [
             float(
                 subprocess.run(
-                    [sys.executable, "-c", code], capture_output=True, text=True, check=True
+                    [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
                 ).stdout
             )
             for _ in range(5)
@@ -180,7 +184,6 @@ def crypto_shredding(count: int = 2000) -> list[Figure]:
     except ImportError:
         return [Figure("crypto-shredding (cryptography is not installed here)", 0, "", None, "")]
     import base64
-    import os
 
     cipher = AESGCM(AESGCM.generate_key(bit_length=256))
 
