@@ -353,25 +353,28 @@ class QueueBatch:
             if not r.verdict.outcome.is_final
             and not (request.dry_run and r.verdict.outcome is Outcome.UNAUTHORIZED)
         ]
-        travelling = functools.partial(self.function.sealed, request, vendor_message(request))
+        travelling = self._travelling(request, vendor_message(request))
         if retry and not self.function.scheduler.retry(record, retry, travelling):
             outcomes = sorted({str(r.verdict.outcome) for r in retry})
             raise RetryLater(f"{len(retry)} identifier(s) to retry: {outcomes}")
 
-    def _travelling(self, check: Check) -> Callable[[], str]:
-        return functools.partial(self.function.sealed, check.request, check.message())
+    def _travelling(self, request: DeletionRequest, message: dict[str, Any]) -> Callable[[], str]:
+        """The record's message as it would be sent anew, made only if it is."""
+        return functools.partial(self.function.sealed, request, message)
 
     def _report_check(self, record: SQSRecord, check: Check) -> None:
         if record.message_id not in self.due:
             # Not due yet: hidden until it is (SQS delays a message 15 minutes at most).
             wait = min(MAX_HIDE_S, max(1, math.ceil(check.due_at - time.time())))
-            if not self.function.scheduler.postpone(record, wait, self._travelling(check)):
+            travelling = self._travelling(check.request, check.message())
+            if not self.function.scheduler.postpone(record, wait, travelling):
                 raise RetryLater("verification check not yet due")
             return
         if self.checks_failed:
             raise RetryLater(f"check not made ({self.checks_failed})")
         retry = self.lookups_to_retry[record.message_id]
-        if retry and not self.function.scheduler.retry(record, retry, self._travelling(check)):
+        travelling = self._travelling(check.request, check.message())
+        if retry and not self.function.scheduler.retry(record, retry, travelling):
             raise RetryLater(
                 f"{len(retry)} lookup(s) to retry: {sorted({str(r.verdict.outcome) for r in retry})}"
             )

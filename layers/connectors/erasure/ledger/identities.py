@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from erasure.identifiers import read_identifiers
-from erasure.ledger.table import OUTCOME_PREFIX, KeyedBook, LedgerTable, encode
+from erasure.ledger.table import KeyedBook, LedgerTable, encode, outcome_item
 from erasure.observability import IdentifierHasher
 from erasure.receipt import LEARNED_PREFIX
 from erasure.request import FieldError, Identifier, identity_of, utc_timestamp
@@ -137,7 +137,7 @@ def answered_since_kept(items: Iterable[Mapping[str, Any]]) -> bool:
             if not attribute.startswith(KEPT_AT):
                 continue
             vendor = attribute.removeprefix(KEPT_AT)
-            outcome = names.get(f"{OUTCOME_PREFIX}{vendor}#{id_hash}", {})
+            outcome = names.get(outcome_item(vendor, id_hash), {})
             answered = str(outcome.get("updated_at", "")) >= str(kept_at)
             if not answered and f"{LEARNED_PREFIX}{vendor}#{id_hash}" not in names:
                 return False
